@@ -1,0 +1,420 @@
+"""Async client for the one Coveo Platform call the bot makes: list an organisation's API keys.
+
+Every failure becomes a `CoveoError` carrying the HTTP status, Coveo's error code
+and request id (for support tickets); `replies.py` turns each kind into user text.
+
+    CoveoError
+    ├── TokenRejected          401: the service user's token expired or was revoked
+    ├── NotAllowed             403: the token lacks the API key View privilege on this org
+    ├── OrganizationNotFound   404: no such org in the configured region
+    ├── Throttled              429: Coveo asks us to slow down (retry_after seconds)
+    ├── CoveoUnavailable       5xx or network failure
+    │   └── CoveoTimeout       no answer before the command's deadline
+    └── BadResponse            an answer that is not the JSON we expect (or a redirect)
+
+Transient failures (429, 502, 503, 504, network errors) are retried with
+exponential backoff and full jitter until the caller's deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from bot.settings import Secret
+from bot.text import fold
+
+log = logging.getLogger(__name__)
+
+# Coveo organisation ids are lowercase letters and digits (e.g. "mycoveoorganization8tp8wu3");
+# anything else is refused before a request can leave.
+ORG_ID = re.compile(r"^[a-z0-9]{1,100}$")
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+MAX_BACKOFF = 4.0
+FIRST_BACKOFF = 0.25
+REQUEST_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+class CoveoError(Exception):
+    """A Coveo call failed. `detail` is for logs; users see text from `replies.py`."""
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int | None = None,
+        error_code: str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.status = status
+        self.error_code = error_code
+        self.request_id = request_id
+        self.retry_after = retry_after
+
+    @property
+    def kind(self) -> str:
+        """A short stable name for logs and the audit trail."""
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
+
+
+class TokenRejected(CoveoError): ...
+
+
+class NotAllowed(CoveoError): ...
+
+
+class OrganizationNotFound(CoveoError): ...
+
+
+class Throttled(CoveoError): ...
+
+
+class CoveoUnavailable(CoveoError): ...
+
+
+class CoveoTimeout(CoveoUnavailable): ...
+
+
+class BadResponse(CoveoError): ...
+
+
+@dataclass(frozen=True, slots=True)
+class Privilege:
+    owner: str
+    target_domain: str
+    type: str
+    target_id: str
+
+    def summary(self) -> str:
+        target = "" if self.target_id in ("", "*") else f" on {self.target_id}"
+        access = self.type or "ANY"
+        return f"{self.owner}/{self.target_domain} {access}{target}"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """The facts of one API key the bot may show. The key's value is never kept, only its tail."""
+
+    id: str
+    display_name: str
+    description: str
+    enabled: bool | None
+    status: str | None
+    created: datetime | None
+    last_used: datetime | None
+    expires: datetime | None
+    privileges: tuple[Privilege, ...]
+    allowed_ips: int
+    denied_ips: int
+    template_id: str | None
+    value_tail: str
+    exposed: bool
+    # Folded once when parsed so that matching thousands of keys stays cheap.
+    folded_name: str
+    folded_description: str
+
+    @property
+    def disabled(self) -> bool:
+        return self.enabled is False or (self.status or "").upper() == "DISABLED"
+
+    def expired(self, now: datetime) -> bool:
+        return (self.status or "").upper() == "EXPIRED" or (self.expires is not None and self.expires <= now)
+
+
+class TokenSource:
+    """The Coveo access token, re-read from its file when Coveo rejects it (rotation without restart)."""
+
+    def __init__(self, token: Secret, path: Path | None = None) -> None:
+        self._token = token
+        self._path = path
+
+    @property
+    def current(self) -> Secret:
+        return self._token
+
+    def reload(self) -> bool:
+        """Re-read the token file; True when it now holds a different token."""
+        if self._path is None:
+            return False
+        try:
+            fresh = self._path.read_text(encoding="utf-8").strip()
+        except OSError:
+            log.warning("could not re-read COVEO_ACCESS_TOKEN_FILE")
+            return False
+        if not fresh or fresh == self._token.reveal():
+            return False
+        self._token = Secret(fresh)
+        log.info("Coveo token re-read from COVEO_ACCESS_TOKEN_FILE")
+        return True
+
+
+class CoveoClient:
+    """Lists API keys. One instance (and one pooled `httpx.AsyncClient`) per process."""
+
+    def __init__(self, base_url: str, tokens: TokenSource, http: httpx.AsyncClient | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.tokens = tokens
+        self._http = http or new_http_client()
+        self.last_answer_at: float | None = None  # wall-clock time Coveo last answered, for /healthz
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def list_api_keys(self, org_id: str, *, deadline: float) -> list[ApiKey]:
+        """All API keys of `org_id`. `deadline` is a `time.monotonic()` instant."""
+        if not ORG_ID.match(org_id):
+            raise ValueError("not a Coveo organization id")
+        url = f"{self.base_url}/rest/organizations/{quote(org_id, safe='')}/apikeys"
+        data = await self._get_json(url, deadline)
+        if not isinstance(data, list):
+            raise BadResponse(f"expected a JSON array of API keys, got {type(data).__name__}")
+        return parse_api_keys(data)
+
+    async def check_token(self, *, deadline: float) -> Any:
+        """Ask Coveo who the token belongs to (used by `python -m bot check`)."""
+        return await self._get_json(f"{self.base_url}/rest/organizations?perPage=5", deadline)
+
+    async def _get_json(self, url: str, deadline: float) -> Any:
+        attempt = 0
+        token_reloaded = False
+        while True:
+            attempt += 1
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise CoveoTimeout("no answer from Coveo before the deadline")
+            try:
+                response = await self._http.get(
+                    url,
+                    headers={"Authorization": f"Bearer {self.tokens.current.reveal()}"},
+                    timeout=_attempt_timeout(remaining),
+                )
+            except httpx.TimeoutException:
+                error: CoveoError = CoveoTimeout("Coveo did not answer in time")
+            except httpx.HTTPError as exc:
+                error = CoveoUnavailable(f"cannot reach Coveo ({type(exc).__name__})")
+            else:
+                self.last_answer_at = time.time()
+                if response.is_success:
+                    return _decode_json(response)
+                error = _error_from(response)
+                if isinstance(error, TokenRejected) and not token_reloaded and self.tokens.reload():
+                    token_reloaded = True
+                    continue
+            if not _retryable(error):
+                raise error
+            pause = _backoff(attempt, error.retry_after)
+            if time.monotonic() + pause >= deadline:
+                raise error
+            log.info(
+                "coveo retry",
+                extra={
+                    "event": "coveo_retry",
+                    "attempt": attempt,
+                    "error": error.kind,
+                    "pause": round(pause, 3),
+                },
+            )
+            await asyncio.sleep(pause)
+
+
+def new_http_client() -> httpx.AsyncClient:
+    # Redirects are not followed: the Authorization header must reach the configured host only.
+    return httpx.AsyncClient(
+        timeout=REQUEST_TIMEOUT,
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
+        headers={"Accept": "application/json", "User-Agent": "apikeyid-slack-bot"},
+    )
+
+
+def parse_api_keys(items: Sequence[Any]) -> list[ApiKey]:
+    keys = []
+    for item in items:
+        key = _parse_key(item)
+        if key is not None:
+            keys.append(key)
+    return keys
+
+
+def parse_date(value: Any) -> datetime | None:
+    """Coveo dates come as epoch milliseconds or ISO 8601 strings; anything else is unknown."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        if isinstance(value, int | float):
+            # Values this small are seconds, not milliseconds (before 1973 in ms).
+            seconds = value / 1000 if abs(value) >= 1e11 else float(value)
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        if isinstance(value, str) and value.strip():
+            text = value.strip()
+            if text.lstrip("-").isdigit():
+                return parse_date(int(text))
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
+
+
+def _parse_key(item: Any) -> ApiKey | None:
+    if not isinstance(item, dict):
+        return None
+    key_id = item.get("id")
+    if not isinstance(key_id, str) or not key_id:
+        return None
+    name = _string(item.get("displayName"))
+    description = _string(item.get("description"))
+    enabled = item.get("enabled")
+    return ApiKey(
+        id=key_id,
+        display_name=name,
+        description=description,
+        enabled=enabled if isinstance(enabled, bool) else None,
+        status=_string(item.get("status")) or None,
+        created=parse_date(item.get("createdDate")),
+        last_used=parse_date(item.get("lastUsedDate")),
+        expires=parse_date(item.get("expirationDate")),
+        privileges=tuple(_privileges(item.get("privileges"))),
+        allowed_ips=_count(item.get("allowedIps")),
+        denied_ips=_count(item.get("deniedIps")),
+        template_id=_string(item.get("apiKeyTemplateId")) or None,
+        value_tail=_value_tail(item.get("value")),
+        exposed=_exposed(item.get("exposureReport")),
+        folded_name=fold(name),
+        folded_description=fold(description),
+    )
+
+
+def _string(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _count(value: Any) -> int:
+    return len(value) if isinstance(value, list) else 0
+
+
+def _privileges(value: Any) -> list[Privilege]:
+    if not isinstance(value, list):
+        return []
+    return [
+        Privilege(
+            owner=_string(p.get("owner")),
+            target_domain=_string(p.get("targetDomain")),
+            type=_string(p.get("type")),
+            target_id=_string(p.get("targetId")),
+        )
+        for p in value
+        if isinstance(p, dict)
+    ]
+
+
+def _value_tail(value: Any) -> str:
+    """The characters Coveo leaves visible at the end of a masked value (what customers can read)."""
+    if not isinstance(value, str):
+        return ""
+    visible = re.split(r"[*•]", value)[-1] if re.search(r"[*•]", value) else value[-4:]
+    return re.sub(r"[^0-9A-Za-z]", "", visible)[-8:].lower()
+
+
+def _exposed(report: Any) -> bool:
+    """Coveo's exposure report: any sign that the key was found somewhere public."""
+    if isinstance(report, dict):
+        for flag in ("exposed", "isExposed"):
+            if isinstance(report.get(flag), bool):
+                return bool(report[flag])
+        status = report.get("status")
+        if isinstance(status, str):
+            return "EXPOSED" in status.upper() and "NOT" not in status.upper()
+        return bool(report.get("exposures") or report.get("detections"))
+    return bool(report) if isinstance(report, list) else False
+
+
+def _attempt_timeout(remaining: float) -> httpx.Timeout:
+    read = min(REQUEST_TIMEOUT.read or 10.0, remaining)
+    return httpx.Timeout(read, connect=min(REQUEST_TIMEOUT.connect or 5.0, remaining))
+
+
+def _decode_json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise BadResponse(
+            "Coveo answered with something that is not JSON",
+            status=response.status_code,
+            request_id=response.headers.get("x-request-id"),
+        ) from exc
+
+
+def _error_from(response: httpx.Response) -> CoveoError:
+    status = response.status_code
+    body: Any = None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    fields = body if isinstance(body, dict) else {}
+    code = fields.get("errorCode") if isinstance(fields.get("errorCode"), str) else None
+    message = fields.get("message") if isinstance(fields.get("message"), str) else ""
+    request_id = response.headers.get("x-request-id") or (
+        fields.get("requestID") if isinstance(fields.get("requestID"), str) else None
+    )
+    detail = (
+        f"Coveo answered {status}" + (f" {code}" if code else "") + (f": {message[:200]}" if message else "")
+    )
+    kwargs: dict[str, Any] = {"status": status, "error_code": code, "request_id": request_id}
+    if status == 401:
+        return TokenRejected(detail, **kwargs)
+    if status == 403:
+        return NotAllowed(detail, **kwargs)
+    if status == 404:
+        return OrganizationNotFound(detail, **kwargs)
+    if status == 429:
+        return Throttled(detail, retry_after=_retry_after(response.headers.get("retry-after")), **kwargs)
+    if status >= 500:
+        return CoveoUnavailable(detail, **kwargs)
+    if 300 <= status < 400:
+        return BadResponse(f"Coveo answered with a redirect ({status}); it was not followed", **kwargs)
+    return BadResponse(detail, **kwargs)
+
+
+def _retry_after(header: str | None) -> float | None:
+    if not header:
+        return None
+    text = header.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _retryable(error: CoveoError) -> bool:
+    if isinstance(error, Throttled):
+        return True
+    if isinstance(error, CoveoUnavailable):
+        return error.status is None or error.status in RETRYABLE_STATUSES
+    return False
+
+
+def _backoff(attempt: int, retry_after: float | None) -> float:
+    if retry_after is not None:
+        return retry_after
+    # Full jitter spreads retries from many commands so they do not hit Coveo in step.
+    return random.uniform(0, min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (attempt - 1)))  # noqa: S311 - not crypto

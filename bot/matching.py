@@ -1,0 +1,75 @@
+"""Find the keys a support engineer means by a name.
+
+Tiers, tried in order; the first that finds anything wins and all its hits are reported:
+an API key id (reverse lookup), the visible tail of the masked value (`…1b3e`),
+the exact display name, the display name ignoring case and spacing, the description
+ignoring case, and finally display name or description containing the name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.coveo import ApiKey
+from bot.text import fold
+
+# "…1b3e", "...1b3e" or "*1b3e": the end of the masked value customers read off their screen.
+_VALUE_TAIL = re.compile(r"^(?:…|\.{2,}|\*+)\s*([0-9A-Za-z]{4,8})$")
+
+BY_ID = "id"
+BY_VALUE_TAIL = "the end of the key's value"
+EXACT_NAME = "exact name"
+NAME_IGNORING_CASE = "name, ignoring case and spacing"
+DESCRIPTION = "description"
+CONTAINS = "name or description containing it"
+
+
+@dataclass(frozen=True)
+class Hits:
+    keys: list[ApiKey]
+    how: str
+
+
+@dataclass(frozen=True)
+class NoHit:
+    suggestions: list[str]
+
+
+def find(keys: Sequence[ApiKey], name: str) -> Hits | NoHit:
+    tail = _VALUE_TAIL.match(name.strip())
+    if tail:
+        wanted = tail.group(1).lower()
+        hits = [k for k in keys if k.value_tail and k.value_tail.endswith(wanted)]
+        return Hits(hits, BY_VALUE_TAIL) if hits else NoHit([])
+    by_id = [k for k in keys if k.id == name]
+    if by_id:
+        return Hits(by_id, BY_ID)
+    exact = [k for k in keys if k.display_name == name]
+    if exact:
+        return Hits(exact, EXACT_NAME)
+    folded = fold(name)
+    if not folded:
+        return NoHit([])
+    tiers = (
+        (NAME_IGNORING_CASE, lambda k: k.folded_name == folded),
+        (DESCRIPTION, lambda k: k.folded_description == folded),
+        (CONTAINS, lambda k: folded in k.folded_name or folded in k.folded_description),
+    )
+    for how, test in tiers:
+        hits = [k for k in keys if test(k)]
+        if hits:
+            return Hits(hits, how)
+    return NoHit(suggest(keys, folded))
+
+
+def suggest(keys: Sequence[ApiKey], folded: str, limit: int = 5) -> list[str]:
+    """Display names closest to what was typed, best first."""
+    by_folded: dict[str, str] = {}
+    for key in keys:
+        if key.folded_name:
+            by_folded.setdefault(key.folded_name, key.display_name)
+    close = difflib.get_close_matches(folded, list(by_folded), n=limit, cutoff=0.6)
+    return [by_folded[c] for c in close]

@@ -1,0 +1,334 @@
+"""Every outcome of a command, as the Block Kit message the user sees.
+
+This is the one place where errors become user text. Anything from a user or from
+Coveo goes through `escape_mrkdwn` or `code` before it reaches mrkdwn, and every
+message stays inside Slack's limits (50 blocks, 3,000 characters a section).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    Block,
+    ContextBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from bot.command import Help, Invalid
+from bot.coveo import (
+    ApiKey,
+    BadResponse,
+    CoveoError,
+    CoveoTimeout,
+    CoveoUnavailable,
+    NotAllowed,
+    OrganizationNotFound,
+    Throttled,
+    TokenRejected,
+)
+from bot.lookup import Failed, Found, Listing, NotFound
+from bot.matching import BY_ID, BY_VALUE_TAIL, EXACT_NAME
+from bot.text import code, escape_mrkdwn, shorten
+
+MAX_BLOCKS = 50
+SECTION_LIMIT = 3000
+MAX_KEYS_SHOWN = 10
+MAX_LISTED = 200
+MAX_PRIVILEGES_SHOWN = 8
+QUERY_ECHO = 120
+
+USAGE = (
+    "*Find the id of a Coveo API key*\n"
+    "• `/apikeyid <org> <key name>`: the key(s) with that name (quotes optional; case and spacing "
+    "don't matter; the description counts too)\n"
+    "• `/apikeyid <org>`: every key of the organization, names and ids\n"
+    "• `/apikeyid <org> …1b3e`: the key whose value ends with what the customer can see\n"
+    "• `/apikeyid <org> <apiKeyId>`: the name and facts of a key you have the id of\n"
+    "`<org>` is the organization id (lowercase letters and digits) or a pasted admin console URL. "
+    "Only you see the answers; the key's secret value is never shown."
+)
+
+
+@dataclass(frozen=True)
+class Denied:
+    who_to_ask: str
+
+
+@dataclass(frozen=True)
+class Limited:
+    retry_in: float
+
+
+@dataclass(frozen=True)
+class Working:
+    """The interim answer while Coveo is asked."""
+
+    org: str
+    query: str | None
+
+
+@dataclass(frozen=True)
+class Unexpected:
+    """A bug on our side; the user still gets an answer, the details go to the log."""
+
+    reference: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_slack(self) -> dict[str, Any]:
+        message: dict[str, Any] = {"response_type": "ephemeral", "text": self.text}
+        if self.blocks:
+            message["blocks"] = self.blocks
+        return message
+
+
+Outcome = Help | Invalid | Found | NotFound | Listing | Failed | Denied | Limited | Working | Unexpected
+
+
+def render(outcome: Outcome, now: datetime) -> Reply:
+    match outcome:
+        case Help():
+            return _reply("How to use /apikeyid", [_section(USAGE)])
+        case Invalid(reason=reason):
+            return _reply(
+                "That is not something I can look up.",
+                [_section(reason), _context("Type `/apikeyid help` for usage.")],
+            )
+        case Working(org=org, query=query):
+            what = f"“{escape_mrkdwn(shorten(query, QUERY_ECHO))}”" if query else "every API key"
+            return _reply(f"Looking up {what} in {code(org)}…", [])
+        case Found():
+            return _found(outcome, now)
+        case NotFound():
+            return _not_found(outcome)
+        case Listing():
+            return _listing(outcome)
+        case Failed():
+            return _failed(outcome)
+        case Denied(who_to_ask=who):
+            return _reply(f"You are not on the list of people who may use /apikeyid. {who}", [])
+        case Limited(retry_in=seconds):
+            wait = max(1, math.ceil(seconds))
+            return _reply(f"You have asked a lot in a short time. Try again in {wait} seconds.", [])
+        case Unexpected(reference=ref):
+            return _reply(
+                "Something went wrong on my side and I could not finish this lookup. "
+                f"Try again; if it keeps happening, give the bot's admin this reference: {code(ref)}.",
+                [],
+            )
+    raise TypeError(f"no reply for {type(outcome).__name__}")
+
+
+def key_facts(key: ApiKey, now: datetime) -> list[str]:
+    """One line per fact a support engineer acts on, as mrkdwn."""
+    status = key.status or ("ENABLED" if key.enabled else "DISABLED" if key.enabled is False else "unknown")
+    enabled = {True: "yes", False: "no", None: "unknown"}[key.enabled]
+    lines = [
+        f"*Status:* {escape_mrkdwn(status)} · *Enabled:* {enabled}",
+        f"*Created:* {_when(key.created, now)} · *Last used:* {_when(key.last_used, now, never='never')}"
+        f" · *Expires:* {_when(key.expires, now, never='never')}",
+        f"*Privileges:* {privilege_summary(key)}",
+    ]
+    restrictions = []
+    if key.allowed_ips:
+        restrictions.append(f"{key.allowed_ips} allowed IP range(s)")
+    if key.denied_ips:
+        restrictions.append(f"{key.denied_ips} denied IP range(s)")
+    if key.template_id:
+        restrictions.append(f"template {code(shorten(key.template_id, 80))}")
+    if restrictions:
+        lines.append("*Also:* " + ", ".join(restrictions))
+    if key.description:
+        lines.append(f"*Description:* {escape_mrkdwn(shorten(key.description, 300))}")
+    return lines
+
+
+def warnings(key: ApiKey, now: datetime) -> list[str]:
+    flags = []
+    if key.exposed:
+        flags.append("🚨 exposed: found in a public place, rotate it")
+    if key.disabled:
+        flags.append("⛔ disabled")
+    if key.expired(now):
+        flags.append("⌛ expired")
+    return flags
+
+
+def privilege_summary(key: ApiKey) -> str:
+    if not key.privileges:
+        return "none"
+    shown = [escape_mrkdwn(p.summary()) for p in key.privileges[:MAX_PRIVILEGES_SHOWN]]
+    more = len(key.privileges) - len(shown)
+    text = f"{len(key.privileges)}: " + "; ".join(shown) + (f"; +{more} more" if more else "")
+    return shorten(text, 1200)
+
+
+def _found(outcome: Found, now: datetime) -> Reply:
+    count = len(outcome.keys)
+    asked = escape_mrkdwn(shorten(outcome.query, QUERY_ECHO))
+    if count == 1:
+        key = outcome.keys[0]
+        title = f"API key {code(key.id)} is “{escape_mrkdwn(shorten(key.display_name or '(no name)', 150))}”"
+    else:
+        title = f"{count} API keys match “{asked}” in {code(outcome.org)}"
+    blocks: list[Block] = []
+    if count > 1:
+        blocks.append(_section(f"*{title}*"))
+    for key in outcome.keys[:MAX_KEYS_SHOWN]:
+        blocks.append(_key_section(key, now))
+    hidden = count - MAX_KEYS_SHOWN
+    notes = []
+    if hidden > 0:
+        notes.append(f"{hidden} more not shown: type a longer part of the name.")
+    if outcome.how not in (EXACT_NAME, BY_ID):
+        notes.append(
+            f"Matched by {outcome.how}."
+            if outcome.how != BY_VALUE_TAIL
+            else "Matched by the end of the value."
+        )
+    notes.append(f"Organization {code(outcome.org)}. The key's secret value is never shown.")
+    blocks.append(_context(" ".join(notes)))
+    return _reply(title, blocks)
+
+
+def _key_section(key: ApiKey, now: datetime) -> SectionBlock:
+    name = escape_mrkdwn(shorten(key.display_name or "(no name)", 150))
+    flags = warnings(key, now)
+    head = f"*{name}*" + (f"   {' · '.join(flags)}" if flags else "")
+    text = "\n".join([head, f"*apiKeyId:* {code(key.id)}", *key_facts(key, now)])
+    return _section(text)
+
+
+def _not_found(outcome: NotFound) -> Reply:
+    asked = escape_mrkdwn(shorten(outcome.query, QUERY_ECHO))
+    title = f"No API key in {code(outcome.org)} is named “{asked}”."
+    lines = [title, f"I looked at all {outcome.total} keys: names, descriptions, ids and value endings."]
+    if outcome.suggestions:
+        lines.append(
+            "Did you mean: "
+            + ", ".join(f"“{escape_mrkdwn(shorten(s, 80))}”" for s in outcome.suggestions)
+            + "?"
+        )
+    lines.append(f"`/apikeyid {escape_mrkdwn(outcome.org)}` lists every key.")
+    return _reply(title, [_section("\n".join(lines))])
+
+
+def _listing(outcome: Listing) -> Reply:
+    keys = sorted(outcome.keys, key=lambda k: (k.folded_name, k.id))
+    total = len(keys)
+    title = f"{total} API key{'s' if total != 1 else ''} in {code(outcome.org)}"
+    if not keys:
+        return _reply(title, [_section(f"*{title}*.")])
+    blocks: list[Block] = [_section(f"*{title}*")]
+    chunk: list[str] = []
+    size = 0
+    shown = 0
+    for key in keys[:MAX_LISTED]:
+        line = f"{code(key.id)}  {escape_mrkdwn(shorten(key.display_name or '(no name)', 100))}"
+        if key.disabled:
+            line += " ⛔"
+        if size + len(line) + 1 > SECTION_LIMIT - 100:
+            if len(blocks) >= MAX_BLOCKS - 3:
+                break
+            blocks.append(_section("\n".join(chunk)))
+            chunk, size = [], 0
+        chunk.append(line)
+        size += len(line) + 1
+        shown += 1
+    if chunk:
+        blocks.append(_section("\n".join(chunk)))
+    note = "⛔ marks disabled keys."
+    if shown < total:
+        note = f"Showing {shown} of {total}, by name. Add a name to narrow it down. " + note
+    blocks.append(_context(note))
+    return _reply(title, blocks)
+
+
+def _failed(outcome: Failed) -> Reply:
+    text = error_text(outcome.error, outcome.org, outcome.region)
+    blocks: list[Block] = [_section(text)]
+    if outcome.error.request_id:
+        blocks.append(
+            _context(
+                f"Coveo request id {code(shorten(outcome.error.request_id, 100))} (for a support ticket)."
+            )
+        )
+    return _reply(text, blocks)
+
+
+def error_text(error: CoveoError, org: str, region: str) -> str:
+    """What went wrong and what to do, for each kind of Coveo failure."""
+    org_code = code(org)
+    if isinstance(error, TokenRejected):
+        return (
+            "Coveo rejected the bot's access token: it has expired or was revoked. "
+            "Ask the bot's admin to rotate `COVEO_ACCESS_TOKEN` (see the README, “Coveo token”)."
+        )
+    if isinstance(error, NotAllowed):
+        return (
+            f"The bot's Coveo service user may not view the API keys of {org_code}. Ask an administrator of "
+            "that organization to grant it the API key *View* privilege (PLATFORM / API_KEY / VIEW), "
+            "or check that the id is right."
+        )
+    if isinstance(error, OrganizationNotFound):
+        return (
+            f"Coveo knows no organization {org_code} in the *{region.upper()}* region the bot is set up for. "
+            "Check the id; if the organization lives in another region, the bot's admin must set `COVEO_REGION`."
+        )
+    if isinstance(error, Throttled):
+        wait = max(5, math.ceil(error.retry_after or 30))
+        return f"Coveo is throttling requests right now. Try again in {wait} seconds."
+    if isinstance(error, CoveoTimeout):
+        return "Coveo did not answer in time. Try again in 30 seconds; if it keeps happening, check status.cloud.coveo.com."
+    if isinstance(error, CoveoUnavailable):
+        status = f" (HTTP {error.status})" if error.status else ""
+        return f"Coveo is unavailable right now{status}. Try again in 30 seconds; if it keeps happening, check status.cloud.coveo.com."
+    if isinstance(error, BadResponse):
+        return "Coveo sent an answer I could not read. Try again in a minute; if it keeps happening, tell the bot's admin."
+    return "The lookup failed. Try again in a minute; if it keeps happening, tell the bot's admin."
+
+
+def _when(moment: datetime | None, now: datetime, never: str = "unknown") -> str:
+    if moment is None:
+        return never
+    return moment.strftime("%Y-%m-%d %H:%M UTC") + f" ({_ago(moment, now)})"
+
+
+def _ago(moment: datetime, now: datetime) -> str:
+    seconds = (now - moment).total_seconds()
+    future = seconds < 0
+    seconds = abs(seconds)
+    for unit, size in (
+        ("year", 365 * 86400),
+        ("month", 30 * 86400),
+        ("day", 86400),
+        ("hour", 3600),
+        ("minute", 60),
+    ):
+        if seconds >= size:
+            n = int(seconds // size)
+            span = f"{n} {unit}{'s' if n != 1 else ''}"
+            return f"in {span}" if future else f"{span} ago"
+    return "just now"
+
+
+def _section(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=shorten(text, SECTION_LIMIT)))
+
+
+def _context(text: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=shorten(text, 2000))])
+
+
+def _reply(text: str, blocks: list[Block]) -> Reply:
+    # `text` is the notification and screen-reader fallback; Slack caps it well above this.
+    return Reply(text=shorten(text, 3000), blocks=[b.to_dict() for b in blocks[:MAX_BLOCKS]])

@@ -1,0 +1,308 @@
+"""Settings, read once at start-up into one frozen object.
+
+Every problem is collected and reported together, so an admin fixes the
+configuration in one pass. Secrets are wrapped in `Secret`, which never shows
+its value in `repr`, `str` or f-strings.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+REGION_URLS: dict[str, str] = {
+    "us": "https://platform.cloud.coveo.com",
+    "eu": "https://platform-eu.cloud.coveo.com",
+    "au": "https://platform-au.cloud.coveo.com",
+    "ca": "https://platform-ca.cloud.coveo.com",
+    "hipaa": "https://platformhipaa.cloud.coveo.com",
+}
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
+
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_USERGROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+# Coveo API keys start with "xx" followed by a UUID; they cannot list API keys.
+_COVEO_API_KEY = re.compile(r"^xx[0-9a-f]{8}-", re.IGNORECASE)
+
+
+class Secret:
+    """A string that does not print itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('****')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class SettingsError(Exception):
+    """The configuration has one or more problems; `problems` lists them all."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+    def explain(self) -> str:
+        lines = ["apikeyid cannot start: the configuration has problems.", ""]
+        lines += [f"  - {p}" for p in self.problems]
+        lines += [
+            "",
+            "Set these in the environment or in a .env file next to the Makefile;",
+            ".env.example lists every variable, and README.md explains each step.",
+        ]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Settings:
+    coveo_platform_url: str
+    coveo_region: str
+    coveo_access_token: Secret | None = None
+    coveo_access_token_file: Path | None = None
+    slack_bot_token: Secret | None = None
+    slack_signing_secret: Secret | None = None
+    slack_app_token: Secret | None = None
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    allowed_users: frozenset[str] = frozenset()
+    allowed_usergroups: frozenset[str] = frozenset()
+    allow_everyone: bool = False
+    host: str = "0.0.0.0"  # noqa: S104 - a server on a platform must listen on every interface
+    port: int = 3000
+    port_given: bool = False
+    log_level: str = "INFO"
+    log_format: str = "auto"
+    cache_ttl: float = 60.0
+    answer_deadline: float = 20.0
+    rate_limit_per_minute: int = 20
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+    def secrets(self) -> list[str]:
+        """Every secret value configured, for log redaction and leak tests."""
+        found = [
+            s.reveal()
+            for s in (
+                self.coveo_access_token,
+                self.slack_bot_token,
+                self.slack_signing_secret,
+                self.slack_app_token,
+            )
+            if s is not None
+        ]
+        return [s for s in found if s]
+
+    def access_policy(self) -> str:
+        if self.allow_everyone:
+            return "everyone in the workspace"
+        parts = []
+        if self.allowed_users:
+            parts.append(f"{len(self.allowed_users)} user(s)")
+        if self.allowed_usergroups:
+            parts.append(f"members of {len(self.allowed_usergroups)} user group(s)")
+        return " and ".join(parts) or "nobody"
+
+
+def load_settings(env: Mapping[str, str], *, for_slack: bool = True) -> Settings:
+    """Build `Settings` from environment variables; raise `SettingsError` listing every problem.
+
+    `for_slack=False` is for the terminal commands, which need only Coveo.
+    """
+    problems: list[str] = []
+    warnings: list[str] = []
+
+    def get(name: str) -> str:
+        return env.get(name, "").strip()
+
+    # Coveo
+    region = get("COVEO_REGION").lower() or "us"
+    if region not in REGION_URLS:
+        problems.append(f"COVEO_REGION must be one of {', '.join(REGION_URLS)} (got {region!r}).")
+        region = "us"
+    platform_url = get("COVEO_PLATFORM_URL") or REGION_URLS[region]
+    problem = _url_problem("COVEO_PLATFORM_URL", platform_url)
+    if problem:
+        problems.append(problem)
+    token_text = get("COVEO_ACCESS_TOKEN")
+    token_file_text = get("COVEO_ACCESS_TOKEN_FILE")
+    token_file: Path | None = None
+    if token_text and token_file_text:
+        problems.append("Set COVEO_ACCESS_TOKEN or COVEO_ACCESS_TOKEN_FILE, not both.")
+    elif token_file_text:
+        token_file = Path(token_file_text)
+        try:
+            token_text = token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            problems.append(f"COVEO_ACCESS_TOKEN_FILE cannot be read ({exc.strerror or 'error'}).")
+        else:
+            if not token_text:
+                problems.append("COVEO_ACCESS_TOKEN_FILE is empty.")
+    elif not token_text:
+        problems.append(
+            "COVEO_ACCESS_TOKEN is missing: the OAuth2 access token of a Coveo service user "
+            "that holds the API key View privilege (or set COVEO_ACCESS_TOKEN_FILE)."
+        )
+    if token_text and _COVEO_API_KEY.match(token_text):
+        warnings.append(
+            "The Coveo token looks like an API key (it starts with 'xx'). API keys cannot list "
+            "API keys: use the OAuth2 access token of a service user that holds the "
+            "PLATFORM / API_KEY / VIEW privilege."
+        )
+
+    # Slack
+    bot_token = get("SLACK_BOT_TOKEN")
+    signing_secret = get("SLACK_SIGNING_SECRET")
+    app_token = get("SLACK_APP_TOKEN")
+    slack_api_url = get("SLACK_API_URL") or DEFAULT_SLACK_API_URL
+    if not slack_api_url.endswith("/"):
+        slack_api_url += "/"
+    problem = _url_problem("SLACK_API_URL", slack_api_url)
+    if problem:
+        problems.append(problem)
+    allowed_users = _id_list(env, "APIKEYID_ALLOWED_USERS", _USER_ID, "U… or W…", problems)
+    allowed_groups = _id_list(env, "APIKEYID_ALLOWED_USERGROUPS", _USERGROUP_ID, "S…", problems)
+    allow_everyone = _boolean(env, "APIKEYID_ALLOW_EVERYONE", problems)
+    if for_slack:
+        if not bot_token:
+            problems.append("SLACK_BOT_TOKEN is missing (the bot token, xoxb-…, from the Slack app's page).")
+        elif not bot_token.startswith("xoxb-"):
+            problems.append("SLACK_BOT_TOKEN must be a bot token starting with xoxb-.")
+        if app_token and not app_token.startswith("xapp-"):
+            problems.append("SLACK_APP_TOKEN must be an app-level token starting with xapp-.")
+        if not app_token and not signing_secret:
+            problems.append(
+                "SLACK_SIGNING_SECRET is missing: HTTP mode needs it to check Slack's requests "
+                "(or set SLACK_APP_TOKEN to use Socket Mode)."
+            )
+        if not (allow_everyone or allowed_users or allowed_groups):
+            problems.append(
+                "Nobody may use the bot: set APIKEYID_ALLOWED_USERS and/or APIKEYID_ALLOWED_USERGROUPS, "
+                "or APIKEYID_ALLOW_EVERYONE=true to let every member of the workspace use it."
+            )
+
+    # Server and tuning
+    host = get("HOST") or "0.0.0.0"  # noqa: S104 - platforms route to every interface
+    port_text = get("PORT")
+    port = _integer(port_text or "3000", "PORT", 0, 65535, problems)
+    log_level = get("LOG_LEVEL").upper() or "INFO"
+    if log_level not in LOG_LEVELS:
+        problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)} (got {log_level!r}).")
+        log_level = "INFO"
+    log_format = get("LOG_FORMAT").lower() or "auto"
+    if log_format not in ("auto", "json", "text"):
+        problems.append(f"LOG_FORMAT must be auto, json or text (got {log_format!r}).")
+        log_format = "auto"
+    cache_ttl = _number(get("APIKEYID_CACHE_TTL") or "60", "APIKEYID_CACHE_TTL", 0, 3600, problems)
+    deadline = _number(get("APIKEYID_ANSWER_DEADLINE") or "20", "APIKEYID_ANSWER_DEADLINE", 1, 600, problems)
+    rate = _integer(get("APIKEYID_RATE_LIMIT") or "20", "APIKEYID_RATE_LIMIT", 1, 10_000, problems)
+
+    if problems:
+        raise SettingsError(problems)
+    return Settings(
+        coveo_platform_url=platform_url.rstrip("/"),
+        coveo_region=region,
+        coveo_access_token=Secret(token_text) if token_text else None,
+        coveo_access_token_file=token_file,
+        slack_bot_token=Secret(bot_token) if bot_token else None,
+        slack_signing_secret=Secret(signing_secret) if signing_secret else None,
+        slack_app_token=Secret(app_token) if app_token else None,
+        slack_api_url=slack_api_url,
+        allowed_users=allowed_users,
+        allowed_usergroups=allowed_groups,
+        allow_everyone=allow_everyone,
+        host=host,
+        port=port,
+        port_given=bool(port_text),
+        log_level=log_level,
+        log_format=log_format,
+        cache_ttl=cache_ttl,
+        answer_deadline=deadline,
+        rate_limit_per_minute=rate,
+        warnings=tuple(warnings),
+    )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _url_problem(name: str, url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{name} must be a URL such as https://host (got {url!r})."
+    if parts.scheme != "https" and not is_loopback(parts.hostname):
+        # A token sent over plain HTTP can be read on the way; loopback is for tests.
+        return f"{name} must use https (plain http is allowed only for localhost)."
+    if parts.username or parts.password or parts.query or parts.fragment:
+        return f"{name} must not contain credentials, a query or a fragment."
+    return None
+
+
+def _id_list(
+    env: Mapping[str, str], name: str, pattern: re.Pattern[str], shape: str, problems: list[str]
+) -> frozenset[str]:
+    ids = [part.strip() for part in env.get(name, "").split(",") if part.strip()]
+    bad = [i for i in ids if not pattern.match(i)]
+    if bad:
+        problems.append(
+            f"{name} must list Slack ids like {shape}, separated by commas (bad: {', '.join(bad)})."
+        )
+    return frozenset(i for i in ids if pattern.match(i))
+
+
+def _boolean(env: Mapping[str, str], name: str, problems: list[str]) -> bool:
+    text = env.get(name, "").strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text not in FALSE_WORDS:
+        problems.append(f"{name} must be true or false (got {text!r}).")
+    return False
+
+
+def _integer(text: str, name: str, low: int, high: int, problems: list[str]) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        problems.append(f"{name} must be a whole number (got {text!r}).")
+        return low
+    if not low <= value <= high:
+        problems.append(f"{name} must be between {low} and {high} (got {value}).")
+    return value
+
+
+def _number(text: str, name: str, low: float, high: float, problems: list[str]) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        problems.append(f"{name} must be a number (got {text!r}).")
+        return low
+    if not low <= value <= high:
+        problems.append(f"{name} must be between {low:g} and {high:g} (got {value:g}).")
+    return value
