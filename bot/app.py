@@ -1,0 +1,133 @@
+"""The Slack app: one slash command, answered in two steps.
+
+Slack wants an HTTP answer within 3 seconds, and Coveo may take longer. So every
+command is acknowledged at once: with its final answer when none is needed from
+Coveo (help, a malformed org id, access denied, rate limited), otherwise with a
+short "looking up" note, and then exactly one final answer goes to `response_url`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import lookup
+from bot.command import Help, Invalid, ListKeys, Lookup, parse
+from bot.logs import AUDIT
+from bot.replies import Denied, Limited, Outcome, Unexpected, Working, render
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def build_app(services: Services) -> AsyncApp:
+    app = AsyncApp(
+        # Bolt's own client carries no token; `authorize` hands it the bot token per request.
+        client=AsyncWebClient(base_url=services.settings.slack_api_url),
+        authorize=services.slack_auth.authorize,
+        # The HTTP server checks signatures itself (failing closed on malformed headers);
+        # Socket Mode needs no signature.
+        request_verification_enabled=False,
+        signing_secret="",
+        raise_error_for_unhandled_request=False,
+    )
+
+    # Any command name: admins may register it as /apikeyid-staging or the like.
+    @app.command(re.compile(r"^/.+"))
+    async def on_command(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await handle_command(body, ack, services)
+
+    return app
+
+
+async def handle_command(body: dict[str, Any], ack: AsyncAck, services: Services) -> None:
+    """request → access → parse → Coveo → match → reply. Never raises; always one final answer."""
+    started = time.monotonic()
+    audit: dict[str, Any] = {
+        "event": "command",
+        "team_id": body.get("team_id"),
+        "user_id": body.get("user_id"),
+        "channel_id": body.get("channel_id"),
+    }
+    acked = False
+
+    async def answer(outcome: Outcome) -> None:
+        nonlocal acked
+        message = render(outcome, datetime.now(UTC)).to_slack()
+        if not acked:
+            acked = True
+            await ack(**message)
+        elif not await services.poster.post(str(body.get("response_url", "")), message):
+            audit["delivery"] = "failed"
+
+    with services.inflight.track():
+        try:
+            user = str(body.get("user_id", ""))
+            if not await services.access.allows(user):
+                audit["outcome"] = "denied"
+                await answer(Denied(services.access.who_to_ask()))
+                return
+            command = parse(str(body.get("text", "")))
+            if isinstance(command, Help | Invalid):
+                audit["outcome"] = "help" if isinstance(command, Help) else "invalid"
+                await answer(command)
+                return
+            audit["org"] = command.org
+            audit["name"] = command.name if isinstance(command, Lookup) else None
+            wait = services.limiter.retry_in(user)
+            if wait is not None:
+                audit["outcome"] = "limited"
+                await answer(Limited(wait))
+                return
+            await answer(Working(command.org, command.name if isinstance(command, Lookup) else None))
+            result = await _run(command, services, started)
+            _audit_result(audit, result)
+            await answer(result)
+        except Exception:
+            reference = uuid.uuid4().hex[:12]
+            log.exception("command failed", extra={"event": "command_error", "reference": reference})
+            audit["outcome"] = "error"
+            audit["error"] = "internal"
+            audit["reference"] = reference
+            try:
+                await answer(Unexpected(reference))
+            except Exception:
+                log.exception("could not even tell the user", extra={"reference": reference})
+        finally:
+            audit["latency_ms"] = round((time.monotonic() - started) * 1000, 1)
+            AUDIT.info("command", extra=audit)
+
+
+async def _run(command: ListKeys | Lookup, services: Services, started: float) -> lookup.Result:
+    settings = services.settings
+    return await lookup.run(
+        command,
+        services.directory,
+        deadline=started + settings.answer_deadline,
+        region=settings.coveo_region,
+    )
+
+
+def _audit_result(audit: dict[str, Any], result: lookup.Result) -> None:
+    if isinstance(result, lookup.Found):
+        audit["outcome"] = "found" if len(result.keys) == 1 else "several"
+        audit["key_ids"] = [k.id for k in result.keys]
+        audit["matched_by"] = result.how
+    elif isinstance(result, lookup.NotFound):
+        audit["outcome"] = "none"
+    elif isinstance(result, lookup.Listing):
+        audit["outcome"] = "listed"
+        audit["key_count"] = len(result.keys)
+    else:
+        audit["outcome"] = "error"
+        audit["error"] = result.error.kind
+        audit["status"] = result.error.status
+        audit["coveo_request_id"] = result.error.request_id

@@ -1,0 +1,94 @@
+"""Terminal front door: `python -m bot lookup <org> <name> [--json]`, the same code as Slack's."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from bot import lookup
+from bot.command import Help, Invalid, parse
+from bot.coveo import ApiKey, CoveoClient, TokenSource
+from bot.replies import Reply, render
+from bot.settings import Settings
+
+EXIT_FOUND, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_COVEO_ERROR = 0, 1, 2, 3
+
+
+async def lookup_command(settings: Settings, words: list[str], *, as_json: bool) -> int:
+    command = parse(" ".join(words))
+    now = datetime.now(UTC)
+    if isinstance(command, Help | Invalid):
+        print(plain_text(render(command, now)).replace("/apikeyid", "python -m bot lookup"), file=sys.stderr)
+        return EXIT_USAGE
+    assert settings.coveo_access_token is not None  # load_settings guarantees a token
+    coveo = CoveoClient(
+        settings.coveo_platform_url,
+        TokenSource(settings.coveo_access_token, settings.coveo_access_token_file),
+    )
+    try:
+        directory = lookup.KeyDirectory(coveo, ttl=0)
+        deadline = time.monotonic() + settings.answer_deadline
+        result = await lookup.run(command, directory, deadline=deadline, region=settings.coveo_region)
+    finally:
+        await coveo.aclose()
+    if as_json:
+        print(json.dumps(result_json(result), indent=2, ensure_ascii=False))
+    else:
+        print(plain_text(render(result, now)))
+    if isinstance(result, lookup.Failed):
+        return EXIT_COVEO_ERROR
+    return EXIT_NOT_FOUND if isinstance(result, lookup.NotFound) else EXIT_FOUND
+
+
+def run_lookup(settings: Settings, words: list[str], *, as_json: bool) -> int:
+    return asyncio.run(lookup_command(settings, words, as_json=as_json))
+
+
+def result_json(result: lookup.Result) -> dict[str, Any]:
+    if isinstance(result, lookup.Found):
+        return {
+            "org": result.org,
+            "query": result.query,
+            "matched_by": result.how,
+            "keys": [key_json(k) for k in result.keys],
+        }
+    if isinstance(result, lookup.NotFound):
+        return {"org": result.org, "query": result.query, "keys": [], "suggestions": result.suggestions}
+    if isinstance(result, lookup.Listing):
+        return {"org": result.org, "keys": [key_json(k) for k in result.keys]}
+    error = result.error
+    return {
+        "org": result.org,
+        "error": {
+            "kind": error.kind,
+            "status": error.status,
+            "code": error.error_code,
+            "request_id": error.request_id,
+        },
+    }
+
+
+def key_json(key: ApiKey) -> dict[str, Any]:
+    data = asdict(key)
+    for private in ("folded_name", "folded_description"):
+        del data[private]
+    return {name: value.isoformat() if isinstance(value, datetime) else value for name, value in data.items()}
+
+
+def plain_text(reply: Reply) -> str:
+    """The reply as a terminal shows it: mrkdwn markers and Slack escapes removed."""
+    parts = []
+    for block in reply.blocks or [{"type": "section", "text": {"text": reply.text}}]:
+        if block.get("type") == "section":
+            parts.append(block["text"]["text"])
+        elif block.get("type") == "context":
+            parts.extend(element.get("text", "") for element in block["elements"])
+    text = "\n\n".join(parts)
+    text = re.sub(r"\*([^*\n]+)\*", r"\1", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

@@ -1,0 +1,99 @@
+"""Logging: JSON lines in production, readable text in a terminal, secrets always scrubbed.
+
+Redaction sits on the handler, so it covers our logs and every library's
+(slack_sdk logs request URLs at DEBUG, and a `response_url` is a credential).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+AUDIT = logging.getLogger("apikeyid.audit")
+
+# Shapes of secrets we may meet even when they are not ours to know in advance.
+_SECRET_SHAPES = re.compile(
+    r"xox[abprse]-[A-Za-z0-9-]+"  # Slack tokens
+    r"|xapp-[A-Za-z0-9-]+"  # Slack app-level tokens
+    r"|https?://[^\s\"']*/(?:commands|actions|services)/[^\s\"']+"  # response_url and webhooks
+    r"|(?i:bearer)\s+[A-Za-z0-9._~+/=-]+"  # Authorization headers
+)
+_STANDARD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class Redactor(logging.Filter):
+    """Replaces configured secrets and secret-shaped strings in every record."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "****")
+        return _SECRET_SHAPES.sub("****", text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.scrub(record.getMessage())
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = self.scrub(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        for name, value in list(vars(record).items()):
+            if name not in _STANDARD_FIELDS and isinstance(value, str):
+                setattr(record, name, self.scrub(value))
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name, value in vars(record).items():
+            if name not in _STANDARD_FIELDS and not name.startswith("_"):
+                line[name] = value
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        extras = {
+            k: v for k, v in vars(record).items() if k not in _STANDARD_FIELDS and not k.startswith("_")
+        }
+        text = f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        if extras:
+            text += " " + " ".join(f"{k}={v}" for k, v in extras.items())
+        if record.exc_text:
+            text += "\n" + record.exc_text
+        return text
+
+
+def setup(level: str, fmt: str, secrets: Iterable[str], stream: TextIO | None = None) -> Redactor:
+    """Configure the root logger once; returns the redactor so late secrets can be added."""
+    stream = stream or sys.stderr
+    if fmt == "auto":
+        fmt = "text" if stream.isatty() else "json"
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    redactor = Redactor(secrets)
+    handler.addFilter(redactor)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # Library chatter at DEBUG includes request bodies; keep it at INFO or above.
+    for noisy in ("slack_bolt", "slack_sdk", "httpx", "httpcore", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(level)))
+    return redactor

@@ -1,0 +1,147 @@
+"""The HTTP front door: `POST /slack/events` for Slack, `GET /healthz` for the platform.
+
+Signatures are checked here, before Bolt sees the request, so that every malformed,
+stale or forged request is refused with 401 (never a 500) and its body is never parsed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
+
+from bot.app import build_app
+from bot.services import Services
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024  # slash command payloads are a few KB; anything larger is not Slack
+SIGNATURE_WINDOW = 300  # Slack's 5 minutes: older requests may be replays
+SHUTDOWN_GRACE = 5.0  # on top of the answer deadline, for the last answers to be posted
+
+SERVICES = web.AppKey("services", Services)
+BOLT = web.AppKey("bolt", AsyncApp)
+STARTED = web.AppKey("started", float)
+SOCKET = web.AppKey("socket", object)  # Socket Mode client, when the bot runs in that mode
+
+
+def build_web_app(settings: Settings) -> web.Application:
+    webapp = web.Application(client_max_size=MAX_BODY_BYTES)
+    webapp.router.add_post("/slack/events", slack_events)
+    webapp.router.add_get("/healthz", healthz)
+    webapp.cleanup_ctx.append(_lifecycle(settings))
+    webapp.on_shutdown.append(_drain)
+    return webapp
+
+
+def _lifecycle(settings: Settings) -> Any:
+    async def lifecycle(webapp: web.Application) -> AsyncIterator[None]:
+        services = Services.open(settings)
+        webapp[SERVICES] = services
+        webapp[BOLT] = build_app(services)
+        webapp[STARTED] = time.time()
+        await warm_up(services)
+        services.access.start()
+        yield
+        await services.close()
+
+    return lifecycle
+
+
+async def warm_up(services: Services) -> None:
+    """Call `auth.test` now so that the first user does not wait for it."""
+    try:
+        await services.slack_auth.warm_up()
+    except Exception as exc:  # the bot still serves; Bolt's authorize hook retries on the next request
+        log.error(
+            "Slack auth.test failed at start-up", extra={"event": "slack_auth_error", "error": str(exc)}
+        )
+
+
+async def _drain(webapp: web.Application) -> None:
+    """On SIGTERM: refuse new commands, let the ones in flight post their answers."""
+    services = webapp[SERVICES]
+    services.accepting = False
+    waiting = services.inflight.count
+    done = await services.inflight.wait_idle(services.settings.answer_deadline + SHUTDOWN_GRACE)
+    log.info("shutdown", extra={"event": "shutdown", "in_flight_at_start": waiting, "drained": done})
+
+
+async def slack_events(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        return _refuse(413, "body too large")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _refuse(413, "body too large")
+    secret = services.settings.slack_signing_secret
+    problem = signature_problem(
+        secret.reveal() if secret else "",
+        body,
+        request.headers.get("X-Slack-Request-Timestamp"),
+        request.headers.get("X-Slack-Signature"),
+    )
+    if problem:
+        return _refuse(401, problem)
+    if not services.accepting:
+        return _refuse(503, "shutting down")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return _refuse(400, "body is not UTF-8")
+    bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))
+    bolt_response = await request.app[BOLT].async_dispatch(bolt_request)
+    return await to_aiohttp_response(bolt_response)
+
+
+def signature_problem(secret: str, body: bytes, timestamp: str | None, signature: str | None) -> str | None:
+    """Why a request is not Slack's, or None when its signature is good."""
+    if not secret:
+        return "no signing secret configured"
+    if not timestamp or not signature:
+        return "missing signature headers"
+    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
+        return "malformed timestamp"
+    if abs(time.time() - int(timestamp)) > SIGNATURE_WINDOW:
+        return "stale timestamp"
+    expected = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+    if not expected or not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
+        return "bad signature"
+    return None
+
+
+async def healthz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    last = services.coveo.last_answer_at
+    extra = {}
+    socket = request.app.get(SOCKET)
+    if socket is not None:
+        extra["socket_connected"] = await socket.is_connected()  # type: ignore[attr-defined]
+    return web.json_response(
+        extra
+        | {
+            "status": "ok" if services.accepting else "stopping",
+            "mode": "socket" if services.settings.socket_mode else "http",
+            "slack_auth_warm": services.slack_auth.warm,
+            "coveo_last_answer": datetime.fromtimestamp(last, UTC).isoformat() if last else None,
+            "in_flight": services.inflight.count,
+            "uptime_seconds": round(time.time() - request.app[STARTED], 1),
+        }
+    )
+
+
+def _refuse(status: int, reason: str) -> web.Response:
+    # The reason is ours; no header value or body goes into the log.
+    log.warning("request refused", extra={"event": "request_refused", "status": status, "reason": reason})
+    return web.json_response({"error": reason}, status=status)

@@ -1,0 +1,86 @@
+"""Everything one process shares across commands, opened at start-up and closed at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import aiohttp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.access import AccessControl, RateLimiter
+from bot.coveo import CoveoClient, TokenSource
+from bot.lookup import KeyDirectory
+from bot.settings import Secret, Settings
+from bot.slack import ResponsePoster, SlackAuth
+
+
+class InFlight:
+    """Counts commands still being answered, so shutdown can wait for them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @contextlib.contextmanager
+    def track(self) -> Iterator[None]:
+        self.count += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self.count -= 1
+            if self.count == 0:
+                self._idle.set()
+
+    async def wait_idle(self, grace: float) -> bool:
+        try:
+            async with asyncio.timeout(grace):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+@dataclass
+class Services:
+    settings: Settings
+    coveo: CoveoClient
+    directory: KeyDirectory
+    slack_client: AsyncWebClient
+    slack_auth: SlackAuth
+    access: AccessControl
+    limiter: RateLimiter
+    poster: ResponsePoster
+    inflight: InFlight
+    session: aiohttp.ClientSession
+    accepting: bool = True
+
+    @classmethod
+    def open(cls, settings: Settings) -> Services:
+        """Create the shared clients; call inside the running event loop."""
+        token = settings.coveo_access_token or Secret("")
+        coveo = CoveoClient(settings.coveo_platform_url, TokenSource(token, settings.coveo_access_token_file))
+        bot_token = settings.slack_bot_token.reveal() if settings.slack_bot_token else None
+        slack_client = AsyncWebClient(token=bot_token, base_url=settings.slack_api_url)
+        session = aiohttp.ClientSession()
+        return cls(
+            settings=settings,
+            coveo=coveo,
+            directory=KeyDirectory(coveo, settings.cache_ttl),
+            slack_client=slack_client,
+            slack_auth=SlackAuth(slack_client),
+            access=AccessControl(settings, slack_client),
+            limiter=RateLimiter(settings.rate_limit_per_minute),
+            poster=ResponsePoster(session),
+            inflight=InFlight(),
+            session=session,
+        )
+
+    async def close(self) -> None:
+        await self.access.stop()
+        await self.coveo.aclose()
+        await self.session.close()

@@ -1,0 +1,60 @@
+"""Socket Mode: the same app over a WebSocket that the bot opens, for teams without a public URL."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+from bot.app import build_app
+from bot.server import SERVICES, SHUTDOWN_GRACE, SOCKET, STARTED, healthz, warm_up
+from bot.services import Services
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def run_socket_mode(settings: Settings) -> None:
+    assert settings.slack_app_token is not None  # socket_mode is true only with an app token
+    services = Services.open(settings)
+    app = build_app(services)
+    await warm_up(services)
+    services.access.start()
+    handler = AsyncSocketModeHandler(app, settings.slack_app_token.reveal(), web_client=services.slack_client)
+    health = await _start_health_server(settings, services, handler) if settings.port_given else None
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "starting Socket Mode", extra={"event": "start", "mode": "socket", "access": settings.access_policy()}
+    )
+    await handler.connect_async()
+    await stop.wait()
+
+    services.accepting = False
+    await handler.disconnect_async()
+    await services.inflight.wait_idle(settings.answer_deadline + SHUTDOWN_GRACE)
+    await handler.close_async()
+    if health is not None:
+        await health.cleanup()
+    await services.close()
+
+
+async def _start_health_server(
+    settings: Settings, services: Services, handler: AsyncSocketModeHandler
+) -> web.AppRunner:
+    webapp = web.Application()
+    webapp[SERVICES] = services
+    webapp[STARTED] = time.time()
+    webapp[SOCKET] = handler.client
+    webapp.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(webapp, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, settings.host, settings.port).start()
+    return runner
