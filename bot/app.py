@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -29,10 +30,16 @@ log = logging.getLogger(__name__)
 
 
 def build_app(services: Services) -> AsyncApp:
+    # Bolt passes arguments by name, and a bound method's `self` confuses it: use a plain function.
+    async def authorize(
+        enterprise_id: str | None, team_id: str | None, user_id: str | None
+    ) -> AuthorizeResult:
+        return await services.slack_auth.result()
+
     app = AsyncApp(
         # Bolt's own client carries no token; `authorize` hands it the bot token per request.
         client=AsyncWebClient(base_url=services.settings.slack_api_url),
-        authorize=services.slack_auth.authorize,
+        authorize=authorize,
         # The HTTP server checks signatures itself (failing closed on malformed headers);
         # Socket Mode needs no signature.
         request_verification_enabled=False,
@@ -81,7 +88,7 @@ async def handle_command(body: dict[str, Any], ack: AsyncAck, services: Services
                 await answer(command)
                 return
             audit["org"] = command.org
-            audit["name"] = command.name if isinstance(command, Lookup) else None
+            audit["query"] = command.name if isinstance(command, Lookup) else None
             wait = services.limiter.retry_in(user)
             if wait is not None:
                 audit["outcome"] = "limited"
@@ -103,7 +110,7 @@ async def handle_command(body: dict[str, Any], ack: AsyncAck, services: Services
                 log.exception("could not even tell the user", extra={"reference": reference})
         finally:
             audit["latency_ms"] = round((time.monotonic() - started) * 1000, 1)
-            AUDIT.info("command", extra=audit)
+            _write_audit(audit)
 
 
 async def _run(command: ListKeys | Lookup, services: Services, started: float) -> lookup.Result:
@@ -131,3 +138,11 @@ def _audit_result(audit: dict[str, Any], result: lookup.Result) -> None:
         audit["error"] = result.error.kind
         audit["status"] = result.error.status
         audit["coveo_request_id"] = result.error.request_id
+
+
+def _write_audit(audit: dict[str, Any]) -> None:
+    # The trail must never cost the user their answer.
+    try:
+        AUDIT.info("command", extra=audit)
+    except Exception:
+        log.exception("could not write the audit line")

@@ -38,8 +38,8 @@ class SlackAuth:
                 log.info("slack auth warm", extra={"event": "slack_auth", "team_id": response.get("team_id")})
             return self._result
 
-    async def authorize(self, **_: Any) -> AuthorizeResult:
-        """Bolt's `authorize` hook: a single workspace, so one cached answer serves every request."""
+    async def result(self) -> AuthorizeResult:
+        """The cached `auth.test` answer; a single workspace, so one serves every request."""
         return self._result or await self.warm_up()
 
 

@@ -1,0 +1,210 @@
+"""Shared test machinery: fake Coveo and Slack servers on loopback, and the real bot as a process."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+
+from tests.fakes.coveo import GOOD_TOKEN, FakeCoveo
+from tests.fakes.slack import BOT_TOKEN, FakeSlack
+
+ROOT = Path(__file__).resolve().parent.parent
+SIGNING_SECRET = "test-signing-secret-5b1f0c8e2d"
+ALLOWED_USER = "U0ALLOWED"
+SECRETS = (SIGNING_SECRET, BOT_TOKEN, GOOD_TOKEN)
+# Everything any bot process printed, so the suite can check no secret ever appeared.
+ALL_LOGS: list[Path] = []
+
+
+def new_org() -> str:
+    """A fresh org id per test, so caches and fault queues never leak between tests."""
+    return "org" + uuid.uuid4().hex[:16]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def sign(body: str, timestamp: str | None = None, secret: str = SIGNING_SECRET) -> dict[str, str]:
+    timestamp = timestamp or str(int(time.time()))
+    digest = hmac.new(secret.encode(), f"v0:{timestamp}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": f"v0={digest}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+class BotProcess:
+    """`python -m bot` in its own process, configured to talk to the fakes only."""
+
+    def __init__(self, coveo: FakeCoveo, slack: FakeSlack, extra_env: dict[str, str] | None = None) -> None:
+        self.coveo, self.slack = coveo, slack
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.workdir = Path(tempfile.mkdtemp(prefix="apikeyid-test-"))
+        self.log_path = self.workdir / "bot.log"
+        ALL_LOGS.append(self.log_path)
+        self.env = {
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": str(ROOT),
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack.api_url,
+            "COVEO_ACCESS_TOKEN": GOOD_TOKEN,
+            "COVEO_PLATFORM_URL": coveo.url,
+            "APIKEYID_ALLOWED_USERS": ALLOWED_USER,
+            "APIKEYID_RATE_LIMIT": "10000",
+            "APIKEYID_ANSWER_DEADLINE": "5",
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "LOG_LEVEL": "INFO",
+            "LOG_FORMAT": "json",
+        }
+        self.env.update(extra_env or {})
+        self.process: subprocess.Popen[bytes] | None = None
+        self.client = httpx.Client(timeout=10, trust_env=False)
+
+    def start(self) -> BotProcess:
+        # The bot runs in an empty folder so that a developer's own .env is never read.
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot"],
+            cwd=self.workdir,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        end = time.monotonic() + 20
+        while time.monotonic() < end:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"bot exited with {self.process.returncode}:\n{self.logs()}")
+            try:
+                if self.client.get(f"{self.url}/healthz").status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"bot did not start:\n{self.logs()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self._log.close()
+        self.client.close()
+        return code
+
+    def logs(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
+
+    def command_body(
+        self, text: str, *, user: str = ALLOWED_USER, response_url: str | None = None
+    ) -> tuple[str, str]:
+        response_url = response_url or self.slack.new_response_url()
+        fields = {
+            "token": "deprecated-verification-token",
+            "team_id": "T0001",
+            "team_domain": "example",
+            "channel_id": "C0SUPPORT",
+            "channel_name": "support",
+            "user_id": user,
+            "user_name": "someone",
+            "command": "/apikeyid",
+            "text": text,
+            "api_app_id": "A0APP",
+            "response_url": response_url,
+            "trigger_id": "1.2.3",
+        }
+        return urlencode(fields), response_url
+
+    def send(self, text: str, *, user: str = ALLOWED_USER) -> tuple[httpx.Response, str]:
+        """Send a signed slash command; returns the HTTP answer and the command's response_url."""
+        body, response_url = self.command_body(text, user=user)
+        response = self.client.post(f"{self.url}/slack/events", content=body, headers=sign(body))
+        return response, response_url
+
+    def ask(self, text: str, *, user: str = ALLOWED_USER, timeout: float = 15) -> dict[str, Any]:
+        """Send a command and return its one final answer (the ack, or the one posted after it)."""
+        response, response_url = self.send(text, user=user)
+        assert response.status_code == 200, response.text
+        ack = response.json()
+        if not ack.get("text", "").startswith("Looking up"):
+            time.sleep(0.05)
+            assert self.slack.answers_for(response_url) == [], "a final ack must not be followed by a post"
+            return ack
+        answers = self.slack.wait_for_answers(response_url, timeout=timeout)
+        assert len(answers) == 1, f"expected exactly one final answer, got {len(answers)}"
+        return answers[0]
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """All the text a user sees in a message: the fallback and every block."""
+    parts = [message.get("text", "")]
+    for block in message.get("blocks", []):
+        if block.get("text"):
+            parts.append(block["text"]["text"])
+        parts.extend(e.get("text", "") for e in block.get("elements", []))
+        parts.extend(f.get("text", "") for f in block.get("fields", []) or [])
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="session")
+def fake_coveo() -> Iterator[FakeCoveo]:
+    fake = FakeCoveo()
+    fake.server.start()
+    yield fake
+    fake.server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack()
+    fake.server.start()
+    yield fake
+    fake.server.stop()
+
+
+@pytest.fixture(scope="session")
+def bot(fake_coveo: FakeCoveo, fake_slack: FakeSlack) -> Iterator[BotProcess]:
+    """One bot process shared by the tests that need no special configuration."""
+    process = BotProcess(fake_coveo, fake_slack).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def start_bot(fake_coveo: FakeCoveo, fake_slack: FakeSlack) -> Iterator[Any]:
+    """Start a bot with extra environment; stopped at the end of the test."""
+    started: list[BotProcess] = []
+
+    def start(**env: str) -> BotProcess:
+        process = BotProcess(fake_coveo, fake_slack, env).start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()

@@ -1,0 +1,141 @@
+"""A fake Coveo Platform API: `GET /rest/organizations/{org}/apikeys` and `GET /rest/organizations`.
+
+Tests put organisations in `orgs` and, to inject faults, queue `Fault`s per org:
+each request takes the next fault, and answers normally once the queue is empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.server import BackgroundServer
+
+GOOD_TOKEN = "coveo-test-token-0123456789abcdef"
+_ids = itertools.count(1)
+
+
+@dataclass
+class Fault:
+    status: int = 500
+    body: str | None = None  # raw text; None means a Coveo-style JSON error
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds to wait before answering (a hang if longer than the bot's deadline)
+    content_type: str = "application/json"
+
+
+def api_key(name: str, **fields: Any) -> dict[str, Any]:
+    """An API key as Coveo returns it (value masked)."""
+    n = next(_ids)
+    key = {
+        "id": f"fakekey{n:06d}abcdefghijklmno",
+        "displayName": name,
+        "description": "",
+        "enabled": True,
+        "status": "ENABLED",
+        "value": f"xx********-****-****-****-********{n:04x}",
+        "organizationId": "",
+        "createdDate": 1_700_000_000_000,
+        "lastUsedDate": "2026-11-01T10:00:00Z",
+        "privileges": [
+            {"owner": "SEARCH_API", "targetDomain": "EXECUTE_QUERY", "targetId": "*", "type": "ALLOW"}
+        ],
+        "allowedIps": [],
+        "deniedIps": [],
+    }
+    key.update(fields)
+    return key
+
+
+class FakeCoveo:
+    def __init__(self) -> None:
+        self.orgs: dict[str, list[dict[str, Any]]] = {}
+        self.faults: dict[str, deque[Fault]] = defaultdict(deque)
+        self.valid_tokens = {GOOD_TOKEN}
+        self.latency = 0.0
+        self.requests: list[dict[str, Any]] = []  # method, path, authorization
+        self.org_list_shape = "array"  # or "paged"
+        self._lock = threading.Lock()
+        app = web.Application()
+        app.router.add_get("/rest/organizations/{org}/apikeys", self._api_keys)
+        app.router.add_get("/rest/organizations", self._organizations)
+        app.router.add_route("*", "/{tail:.*}", self._anything_else)
+        self.server = BackgroundServer(app)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def calls(self, org: str) -> int:
+        with self._lock:
+            return sum(1 for r in self.requests if r["path"] == f"/rest/organizations/{org}/apikeys")
+
+    def add_org(self, org: str, keys: list[dict[str, Any]]) -> None:
+        self.orgs[org] = keys
+
+    async def _api_keys(self, request: web.Request) -> web.StreamResponse:
+        org = request.match_info["org"]
+        self._record(request)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        fault = self.faults[org].popleft() if self.faults[org] else None
+        if fault is not None:
+            return await self._answer_fault(fault)
+        if not self._authorised(request):
+            return _coveo_error(401, "INVALID_TOKEN", "The token is invalid or expired.")
+        if org not in self.orgs:
+            return _coveo_error(404, "ORGANIZATION_NOT_FOUND", f"Organization {org} not found.")
+        return web.json_response(self.orgs[org], headers={"X-Request-ID": f"req-{len(self.requests)}"})
+
+    async def _organizations(self, request: web.Request) -> web.StreamResponse:
+        self._record(request)
+        if not self._authorised(request):
+            return _coveo_error(401, "INVALID_TOKEN", "The token is invalid or expired.")
+        orgs = [{"id": org, "displayName": org.upper()} for org in self.orgs]
+        if request.query or self.org_list_shape == "paged":
+            return web.json_response({"items": orgs, "totalEntries": len(orgs), "totalPages": 1})
+        return web.json_response(orgs)
+
+    async def _anything_else(self, request: web.Request) -> web.StreamResponse:
+        self._record(request)
+        return _coveo_error(404, "NOT_FOUND", "No such route.")
+
+    async def _answer_fault(self, fault: Fault) -> web.StreamResponse:
+        if fault.delay:
+            await asyncio.sleep(fault.delay)
+        body = (
+            fault.body
+            if fault.body is not None
+            else '{"message": "fault", "errorCode": "FAULT", "requestID": "fault-req"}'
+        )
+        return web.Response(
+            status=fault.status, text=body, headers=fault.headers, content_type=fault.content_type
+        )
+
+    def _authorised(self, request: web.Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        return header.startswith("Bearer ") and header[len("Bearer ") :] in self.valid_tokens
+
+    def _record(self, request: web.Request) -> None:
+        with self._lock:
+            self.requests.append(
+                {
+                    "method": request.method,
+                    "path": request.path,
+                    "authorization": request.headers.get("Authorization"),
+                }
+            )
+
+
+def _coveo_error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response(
+        {"message": message, "errorCode": code, "requestID": f"coveo-{code.lower()}"},
+        status=status,
+        headers={"X-Request-ID": f"coveo-{code.lower()}"},
+    )

@@ -1,0 +1,92 @@
+"""A fake Slack: the Web API methods the bot calls, and `response_url` endpoints that record answers."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import defaultdict, deque
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.server import BackgroundServer
+
+BOT_TOKEN = "xoxb-1111111111-2222222222-testtokenvalue"
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        self.auth_test_calls = 0
+        self.usergroups: dict[str, list[str]] = {}
+        self.usergroups_fail = False
+        self.answers: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.response_faults: deque[int] = deque()  # statuses to answer response_url posts with, first
+        self.api_calls: list[str] = []
+        self._lock = threading.Lock()
+        app = web.Application()
+        app.router.add_post("/api/{method}", self._web_api)
+        app.router.add_post("/response/{id}", self._response)
+        self.server = BackgroundServer(app)
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.server.url}/api/"
+
+    def new_response_url(self) -> str:
+        return f"{self.server.url}/response/{uuid.uuid4().hex}"
+
+    def answers_for(self, response_url: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.answers[response_url.rsplit("/", 1)[-1]])
+
+    def wait_for_answers(
+        self, response_url: str, count: int = 1, timeout: float = 15.0
+    ) -> list[dict[str, Any]]:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            found = self.answers_for(response_url)
+            if len(found) >= count:
+                return found
+            time.sleep(0.01)
+        return self.answers_for(response_url)
+
+    async def _web_api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        with self._lock:
+            self.api_calls.append(method)
+        if request.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        if method == "auth.test":
+            with self._lock:
+                self.auth_test_calls += 1
+            return web.json_response(
+                {
+                    "ok": True,
+                    "url": "https://example.slack.com/",
+                    "team": "Example",
+                    "user": "apikeyid",
+                    "team_id": "T0001",
+                    "user_id": "U0BOT",
+                    "bot_id": "B0BOT",
+                }
+            )
+        if method == "usergroups.users.list":
+            form = await request.post()
+            group = str(form.get("usergroup", ""))
+            if self.usergroups_fail:
+                return web.json_response({"ok": False, "error": "internal_error"}, status=500)
+            if group not in self.usergroups:
+                return web.json_response({"ok": False, "error": "no_such_subteam"})
+            return web.json_response({"ok": True, "users": self.usergroups[group]})
+        return web.json_response({"ok": False, "error": "unknown_method"})
+
+    async def _response(self, request: web.Request) -> web.Response:
+        with self._lock:
+            status = self.response_faults.popleft() if self.response_faults else 200
+        if status != 200:
+            return web.Response(status=status, text="fault")
+        body = await request.json()
+        with self._lock:
+            self.answers[request.match_info["id"]].append(body)
+        return web.Response(text="ok")
