@@ -14,6 +14,7 @@ HELP_WORDS = frozenset({"help", "-h", "--help", "?", "usage"})
 QUOTE_PAIRS = {'"': '"', "'": "'", "“": "”", "”": "”", "‘": "’", "’": "’", "«": "»", "„": "“", "`": "`"}
 # Slack wraps links it recognises as <https://…> or <https://…|label>.
 _SLACK_LINK = re.compile(r"^<(https?://[^|>]+)(?:\|[^>]*)?>$")
+_LEADING_LINK = re.compile(r"^<https?://[^>]*>")
 _ADMIN_HOST = re.compile(r"^([a-z0-9]+)\.admin\.org\.coveo\.com$")
 
 
@@ -53,9 +54,13 @@ def parse(text: str) -> Command:
     text = unescape_slack(text).strip()
     if not text or text.casefold() in HELP_WORDS:
         return Help()
-    # str.split() without a separator splits on any whitespace: tabs, newlines, no-break spaces.
-    parts = text.split(maxsplit=1)
-    org_token, rest = parts[0], (parts[1] if len(parts) > 1 else "")
+    link = _LEADING_LINK.match(text)
+    if link:  # a Slack link's label may hold spaces: the whole <…> is the org argument
+        org_token, rest = link.group(0), text[link.end() :]
+    else:
+        # str.split() without a separator splits on any whitespace: tabs, newlines, no-break spaces.
+        parts = text.split(maxsplit=1)
+        org_token, rest = parts[0], (parts[1] if len(parts) > 1 else "")
     org = org_from(org_token)
     if org is None:
         return Invalid(_bad_org_reason(org_token))

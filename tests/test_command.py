@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import pytest
+
+from bot.command import Help, Invalid, ListKeys, Lookup, org_from, parse
+
+
+@pytest.mark.parametrize("text", ["", "   ", "help", "HELP", "--help", "?"])
+def test_help(text: str) -> None:
+    assert parse(text) == Help()
+
+
+def test_org_and_name() -> None:
+    assert parse("myorg8tp8wu3 My key name") == Lookup("myorg8tp8wu3", "My key name")
+
+
+def test_org_alone_lists() -> None:
+    assert parse("  myorg  ") == ListKeys("myorg")
+
+
+@pytest.mark.parametrize("quoted", ['"My key"', "'My key'", "“My key”", "‘My key’", "«My key»", '" My key "'])
+def test_surrounding_quotes_are_optional(quoted: str) -> None:
+    assert parse(f"myorg {quoted}") == Lookup("myorg", "My key")
+
+
+def test_inner_quotes_are_kept() -> None:
+    assert parse('myorg The "main" key') == Lookup("myorg", 'The "main" key')
+
+
+def test_slack_escapes_are_undone() -> None:
+    assert parse("myorg R&amp;D &lt;prod&gt;") == Lookup("myorg", "R&D <prod>")
+
+
+def test_any_whitespace_separates_org_and_name() -> None:
+    assert parse("myorg\tkey") == Lookup("myorg", "key")
+    assert parse("myorg\u00a0key") == Lookup("myorg", "key")
+
+
+@pytest.mark.parametrize(
+    "org", ["my/org", "..", "my%2Forg", "org-with-dash", "ünïcode", "a" * 101, "org?x=1", "<@U123>"]
+)
+def test_malformed_orgs_are_refused(org: str) -> None:
+    result = parse(f"{org} key")
+    assert isinstance(result, Invalid)
+    assert "lowercase letters and digits" in result.reason
+
+
+def test_uppercase_org_gets_a_did_you_mean() -> None:
+    result = parse("MyOrg key")
+    assert isinstance(result, Invalid)
+    assert "`myorg`" in result.reason
+
+
+def test_refusal_echo_is_escaped() -> None:
+    result = parse("<!channel> key")
+    assert isinstance(result, Invalid)
+    assert "<!channel>" not in result.reason
+    assert "&lt;!channel&gt;" in result.reason
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://platform.cloud.coveo.com/admin/#/myorg123/search/api-keys",
+        "https://platform-eu.cloud.coveo.com/admin/#/myorg123/",
+        "https://platformhipaa.cloud.coveo.com/admin/#/myorg123",
+        "https://myorg123.admin.org.coveo.com/admin/#/myorg123/home",
+        "<https://platform.cloud.coveo.com/admin/#/myorg123/search|admin console>",
+        "<https://platform-au.cloud.coveo.com/admin/#/myorg123/search>",
+    ],
+)
+def test_admin_console_urls_yield_the_org(url: str) -> None:
+    assert org_from(url) == "myorg123"
+    assert parse(f"{url} key") == Lookup("myorg123", "key")
+
+
+@pytest.mark.parametrize(
+    "url", ["https://evil.example.com/admin/#/myorg123", "https://platform.cloud.coveo.com/admin/"]
+)
+def test_urls_without_an_org_are_refused(url: str) -> None:
+    assert org_from(url) is None
+    assert isinstance(parse(f"{url} key"), Invalid)

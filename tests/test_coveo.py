@@ -1,0 +1,246 @@
+"""The Coveo client against the fake Coveo over real HTTP: every failure becomes a typed error."""
+
+from __future__ import annotations
+
+import socket
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.coveo import (
+    BadResponse,
+    CoveoClient,
+    CoveoTimeout,
+    CoveoUnavailable,
+    NotAllowed,
+    OrganizationNotFound,
+    Throttled,
+    TokenRejected,
+    TokenSource,
+    parse_api_keys,
+    parse_date,
+)
+from bot.settings import Secret
+from tests.conftest import new_org
+from tests.fakes.coveo import GOOD_TOKEN, FakeCoveo, Fault, api_key
+
+
+def client(fake: FakeCoveo, token: str = GOOD_TOKEN, path: Path | None = None) -> CoveoClient:
+    return CoveoClient(fake.url, TokenSource(Secret(token), path))
+
+
+def soon(seconds: float = 5.0) -> float:
+    return time.monotonic() + seconds
+
+
+async def test_lists_keys_with_the_bearer_token(fake_coveo: FakeCoveo) -> None:
+    org = new_org()
+    fake_coveo.add_org(org, [api_key("a"), api_key("b")])
+    coveo = client(fake_coveo)
+    keys = await coveo.list_api_keys(org, deadline=soon())
+    await coveo.aclose()
+    assert [k.display_name for k in keys] == ["a", "b"]
+    assert fake_coveo.requests[-1]["authorization"] == f"Bearer {GOOD_TOKEN}"
+    assert coveo.last_answer_at is not None
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (401, TokenRejected),
+        (403, NotAllowed),
+        (404, OrganizationNotFound),
+        (500, CoveoUnavailable),
+        (400, BadResponse),
+    ],
+)
+async def test_statuses_map_to_typed_errors_with_request_id(
+    fake_coveo: FakeCoveo, status: int, error: type
+) -> None:
+    org = new_org()
+    fake_coveo.faults[org].append(Fault(status=status, headers={"X-Request-ID": "rid-123"}))
+    coveo = client(fake_coveo)
+    with pytest.raises(error) as caught:
+        await coveo.list_api_keys(org, deadline=soon())
+    await coveo.aclose()
+    assert caught.value.status == status
+    assert caught.value.request_id == "rid-123"
+    assert caught.value.error_code == "FAULT"
+    assert fake_coveo.calls(org) == 1  # none of these is retried
+
+
+async def test_request_id_from_body_when_header_missing(fake_coveo: FakeCoveo) -> None:
+    org = new_org()
+    fake_coveo.faults[org].append(Fault(status=403))
+    coveo = client(fake_coveo)
+    with pytest.raises(NotAllowed) as caught:
+        await coveo.list_api_keys(org, deadline=soon())
+    await coveo.aclose()
+    assert caught.value.request_id == "fault-req"
+
+
+async def test_429_honours_retry_after_then_succeeds(fake_coveo: FakeCoveo) -> None:
+    org = new_org()
+    fake_coveo.add_org(org, [api_key("a")])
+    fake_coveo.faults[org].append(Fault(status=429, headers={"Retry-After": "1"}))
+    coveo = client(fake_coveo)
+    started = time.monotonic()
+    keys = await coveo.list_api_keys(org, deadline=soon())
+    await coveo.aclose()
+    assert len(keys) == 1
+    assert time.monotonic() - started >= 0.95
+    assert fake_coveo.calls(org) == 2
+
+
+async def test_429_without_retry_after_backs_off_and_retries(fake_coveo: FakeCoveo) -> None:
+    org = new_org()
+    fake_coveo.add_org(org, [api_key("a")])
+    fake_coveo.faults[org].extend([Fault(status=429), Fault(status=429)])
+    coveo = client(fake_coveo)
+    assert len(await coveo.list_api_keys(org, deadline=soon())) == 1
+    await coveo.aclose()
+    assert fake_coveo.calls(org) == 3
+
+
+async def test_retry_after_past_the_deadline_gives_up_at_once(fake_coveo: FakeCoveo) -> None:
+    org = new_org()
+    fake_coveo.faults[org].append(Fault(status=429, headers={"Retry-After": "120"}))
+    coveo = client(fake_coveo)
+    started = time.monotonic()
+    with pytest.raises(Throttled) as caught:
+        await coveo.list_api_keys(org, deadline=soon(3))
+    await coveo.aclose()
+    assert caught.value.retry_after == 120
+    assert time.monotonic() - started < 1
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+async def test_gateway_errors_are_retried(fake_coveo: FakeCoveo, status: int) -> None:
+    org = new_org()
+    fake_coveo.add_org(org, [api_key("a")])
+    fake_coveo.faults[org].append(Fault(status=status))
+    coveo = client(fake_coveo)
+    assert len(await coveo.list_api_keys(org, deadline=soon())) == 1
+    await coveo.aclose()
+    assert fake_coveo.calls(org) == 2
+
+
+async def test_a_hang_ends_at_the_deadline(fake_coveo: FakeCoveo) -> None:
+    org = new_org()
+    fake_coveo.faults[org].append(Fault(status=200, delay=5))
+    coveo = client(fake_coveo)
+    started = time.monotonic()
+    with pytest.raises(CoveoTimeout):
+        await coveo.list_api_keys(org, deadline=soon(1))
+    await coveo.aclose()
+    assert time.monotonic() - started < 1.5
+
+
+async def test_connection_refused_is_unavailable() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    coveo = CoveoClient(f"http://127.0.0.1:{port}", TokenSource(Secret(GOOD_TOKEN)))
+    with pytest.raises(CoveoUnavailable) as caught:
+        await coveo.list_api_keys("myorg", deadline=soon(1))
+    await coveo.aclose()
+    assert caught.value.status is None
+
+
+async def test_html_error_page(fake_coveo: FakeCoveo) -> None:
+    org = new_org()
+    fake_coveo.faults[org].append(
+        Fault(status=500, body="<html><h1>Oops</h1></html>", content_type="text/html")
+    )
+    coveo = client(fake_coveo)
+    with pytest.raises(CoveoUnavailable) as caught:
+        await coveo.list_api_keys(org, deadline=soon())
+    await coveo.aclose()
+    assert caught.value.error_code is None
+
+
+@pytest.mark.parametrize("body", ["not json", '{"items": []}', "<html></html>"])
+async def test_unreadable_success_is_bad_response(fake_coveo: FakeCoveo, body: str) -> None:
+    org = new_org()
+    fake_coveo.faults[org].append(Fault(status=200, body=body))
+    coveo = client(fake_coveo)
+    with pytest.raises(BadResponse):
+        await coveo.list_api_keys(org, deadline=soon())
+    await coveo.aclose()
+
+
+async def test_redirects_are_not_followed(fake_coveo: FakeCoveo) -> None:
+    org = new_org()
+    fake_coveo.faults[org].append(Fault(status=302, headers={"Location": "http://127.0.0.2:9/steal"}))
+    coveo = client(fake_coveo)
+    with pytest.raises(BadResponse) as caught:
+        await coveo.list_api_keys(org, deadline=soon())
+    await coveo.aclose()
+    assert "redirect" in caught.value.detail
+    assert fake_coveo.calls(org) == 1
+
+
+async def test_rotated_token_file_is_reread_on_401(fake_coveo: FakeCoveo, tmp_path: Path) -> None:
+    org = new_org()
+    fake_coveo.add_org(org, [api_key("a")])
+    token_file = tmp_path / "token"
+    token_file.write_text("old-expired-token\n")
+    coveo = client(fake_coveo, "old-expired-token", token_file)
+    token_file.write_text(GOOD_TOKEN + "\n")  # an admin rotates the token
+    keys = await coveo.list_api_keys(org, deadline=soon())
+    await coveo.aclose()
+    assert len(keys) == 1
+    assert fake_coveo.requests[-1]["authorization"] == f"Bearer {GOOD_TOKEN}"
+
+
+async def test_unchanged_token_file_still_reports_rejection(fake_coveo: FakeCoveo, tmp_path: Path) -> None:
+    org = new_org()
+    token_file = tmp_path / "token"
+    token_file.write_text("expired")
+    coveo = client(fake_coveo, "expired", token_file)
+    with pytest.raises(TokenRejected):
+        await coveo.list_api_keys(org, deadline=soon())
+    await coveo.aclose()
+    assert fake_coveo.calls(org) == 1
+
+
+@pytest.mark.parametrize("org", ["../x", "a/b", "my%2Forg", "", "UPPER"])
+async def test_bad_org_never_leaves(fake_coveo: FakeCoveo, org: str) -> None:
+    before = len(fake_coveo.requests)
+    coveo = client(fake_coveo)
+    with pytest.raises(ValueError, match="organization id"):
+        await coveo.list_api_keys(org, deadline=soon())
+    await coveo.aclose()
+    assert len(fake_coveo.requests) == before
+
+
+def test_parse_keeps_only_the_tail_of_the_value() -> None:
+    [key] = parse_api_keys(
+        [{"id": "k", "value": "xx********-****-****-****-********1b3e", "displayName": "n"}]
+    )
+    assert key.value_tail == "1b3e"
+    assert not hasattr(key, "value")
+
+
+def test_parse_skips_entries_without_an_id() -> None:
+    assert [k.id for k in parse_api_keys([{"displayName": "x"}, "junk", None, {"id": "ok"}])] == ["ok"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1_700_000_000_000, datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)),
+        (1_700_000_000, datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)),
+        ("2023-11-14T22:13:20Z", datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)),
+        ("2023-11-14T22:13:20.000+00:00", datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)),
+        ("1700000000000", datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)),
+        ("yesterday", None),
+        (None, None),
+        (True, None),
+        (10**30, None),
+    ],
+)
+def test_dates(value: object, expected: datetime | None) -> None:
+    assert parse_date(value) == expected

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from bot.command import Help, Invalid
+from bot.coveo import CoveoTimeout, OrganizationNotFound, Throttled, TokenRejected, parse_api_keys
+from bot.lookup import Failed, Found, Listing, NotFound
+from bot.replies import Denied, Limited, Unexpected, Working, render
+
+NOW = datetime(2026, 11, 26, tzinfo=UTC)
+
+
+def key(**fields: object) -> list:
+    return parse_api_keys([{"id": "abc123", "displayName": "Prod", **fields}])
+
+
+def text_of(reply: object) -> str:
+    return json.dumps(reply.to_slack(), ensure_ascii=False)  # type: ignore[attr-defined]
+
+
+def test_found_shows_id_in_code_and_facts_but_never_the_value() -> None:
+    [k] = key(
+        value="xx********-****-****-****-********1b3e",
+        status="ENABLED",
+        enabled=True,
+        createdDate=1_700_000_000_000,
+        expirationDate="2026-12-01T00:00:00Z",
+        privileges=[{"owner": "PLATFORM", "targetDomain": "SOURCE", "type": "EDIT", "targetId": "s1"}],
+        allowedIps=["10.0.0.0/8"],
+    )
+    reply = render(Found("myorg", "Prod", [k], "exact name"), NOW)
+    text = text_of(reply)
+    assert "`abc123`" in text
+    assert "PLATFORM/SOURCE EDIT on s1" in text
+    assert "2023-11-14" in text and "in 5 days" in text
+    assert "1 allowed IP range" in text
+    assert "xx****" not in text and "1b3e" not in text
+    assert reply.to_slack()["response_type"] == "ephemeral"
+
+
+def test_flags_disabled_expired_and_exposed() -> None:
+    [k] = key(
+        enabled=False, status="DISABLED", expirationDate=1_600_000_000_000, exposureReport={"exposed": True}
+    )
+    text = text_of(render(Found("myorg", "Prod", [k], "exact name"), NOW))
+    assert "disabled" in text and "expired" in text and "exposed" in text
+
+
+def test_coveo_text_cannot_ping_or_link() -> None:
+    [k] = key(displayName="<!channel> <https://evil.example|click> & co", description="<@U123>")
+    text = text_of(render(Found("myorg", "x", [k], "exact name"), NOW))
+    assert "<!channel>" not in text and "<https://" not in text and "<@U123>" not in text
+    assert "&lt;!channel&gt;" in text and "&amp; co" in text
+
+
+def test_backticks_in_ids_do_not_break_the_code_span() -> None:
+    [k] = parse_api_keys([{"id": "a`b", "displayName": "n"}])
+    text = text_of(render(Found("myorg", "n", [k], "exact name"), NOW))
+    assert "`aˋb`" in text
+
+
+def test_many_hits_are_trimmed_with_a_count() -> None:
+    keys = parse_api_keys([{"id": f"id{i}", "displayName": "same"} for i in range(25)])
+    reply = render(Found("myorg", "same", keys, "exact name"), NOW)
+    assert len(reply.blocks) <= 50
+    assert "15 more not shown" in text_of(reply)
+
+
+def test_listing_of_ten_thousand_keys_stays_within_limits() -> None:
+    keys = parse_api_keys([{"id": f"id{i:05d}", "displayName": f"key {i}" * 20} for i in range(10_000)])
+    reply = render(Listing("myorg", keys), NOW)
+    assert len(reply.blocks) <= 50
+    assert all(len(b["text"]["text"]) <= 3000 for b in reply.blocks if b["type"] == "section")
+    assert "of 10000" in text_of(reply)
+
+
+def test_not_found_lists_suggestions_escaped() -> None:
+    text = text_of(render(NotFound("myorg", "<x>", ["A&B"], 3), NOW))
+    assert "&lt;x&gt;" in text and "A&amp;B" in text and "all 3 keys" in text
+
+
+def test_each_failure_says_what_to_do() -> None:
+    cases = {
+        TokenRejected("x"): "rotate",
+        OrganizationNotFound("x"): "EU",
+        Throttled("x", retry_after=42): "42 seconds",
+        CoveoTimeout("x"): "Try again",
+    }
+    for error, advice in cases.items():
+        assert advice in text_of(render(Failed("myorg", error, "eu"), NOW)), advice
+
+
+def test_small_outcomes() -> None:
+    assert "/apikeyid <org>" in text_of(render(Help(), NOW))
+    assert "reason here" in text_of(render(Invalid("reason here"), NOW))
+    assert "ask me" in text_of(render(Denied("ask me"), NOW))
+    assert "12 seconds" in text_of(render(Limited(11.2), NOW))
+    assert "ref42" in text_of(render(Unexpected("ref42"), NOW))
+    assert "every API key" in text_of(render(Working("myorg", None), NOW))
