@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 # Coveo organisation ids are lowercase letters and digits (e.g. "mycoveoorganization8tp8wu3");
 # anything else is refused before a request can leave.
-ORG_ID = re.compile(r"^[a-z0-9]{1,100}$")
+ORG_ID = re.compile(r"^[a-z0-9]{1,100}\Z")
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 MAX_BACKOFF = 4.0
 FIRST_BACKOFF = 0.25

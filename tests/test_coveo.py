@@ -206,7 +206,7 @@ async def test_unchanged_token_file_still_reports_rejection(fake_coveo: FakeCove
     assert fake_coveo.calls(org) == 1
 
 
-@pytest.mark.parametrize("org", ["../x", "a/b", "my%2Forg", "", "UPPER"])
+@pytest.mark.parametrize("org", ["../x", "a/b", "my%2Forg", "", "UPPER", "org\n"])
 async def test_bad_org_never_leaves(fake_coveo: FakeCoveo, org: str) -> None:
     before = len(fake_coveo.requests)
     coveo = client(fake_coveo)

@@ -25,7 +25,7 @@ class FakeSlack:
         self.api_calls: list[str] = []
         self._lock = threading.Lock()
         app = web.Application()
-        app.router.add_post("/api/{method}", self._web_api)
+        app.router.add_route("*", "/api/{method}", self._web_api)
         app.router.add_post("/response/{id}", self._response)
         self.server = BackgroundServer(app)
 
@@ -73,7 +73,7 @@ class FakeSlack:
             )
         if method == "usergroups.users.list":
             form = await request.post()
-            group = str(form.get("usergroup", ""))
+            group = str(request.query.get("usergroup") or form.get("usergroup", ""))
             if self.usergroups_fail:
                 return web.json_response({"ok": False, "error": "internal_error"}, status=500)
             if group not in self.usergroups:
