@@ -19,7 +19,9 @@ def audit_lines(bot: BotProcess) -> list[dict]:
     return [line for line in lines if line.get("logger") == "apikeyid.audit"]
 
 
-def test_a_user_not_on_the_list_is_denied_and_nothing_is_fetched(bot: BotProcess, fake_coveo: FakeCoveo) -> None:
+def test_a_user_not_on_the_list_is_denied_and_nothing_is_fetched(
+    bot: BotProcess, fake_coveo: FakeCoveo
+) -> None:
     org = new_org()
     fake_coveo.add_org(org, [api_key("k")])
     answer = bot.ask(f"{org} k", user="U0STRANGER")
@@ -28,7 +30,9 @@ def test_a_user_not_on_the_list_is_denied_and_nothing_is_fetched(bot: BotProcess
     assert fake_coveo.calls(org) == 0
 
 
-def test_group_members_are_let_in_and_others_are_not(start_bot, fake_coveo: FakeCoveo, fake_slack: FakeSlack) -> None:
+def test_group_members_are_let_in_and_others_are_not(
+    start_bot, fake_coveo: FakeCoveo, fake_slack: FakeSlack
+) -> None:
     fake_slack.usergroups["S0SUPPORT"] = ["U0MEMBER"]
     bot = start_bot(APIKEYID_ALLOWED_USERS="", APIKEYID_ALLOWED_USERGROUPS="S0SUPPORT")
     org = new_org()
@@ -40,7 +44,9 @@ def test_group_members_are_let_in_and_others_are_not(start_bot, fake_coveo: Fake
     assert fake_coveo.calls(org) == 1
 
 
-def test_when_slack_cannot_say_who_is_in_a_group_nobody_gets_in(start_bot, fake_coveo: FakeCoveo, fake_slack: FakeSlack) -> None:
+def test_when_slack_cannot_say_who_is_in_a_group_nobody_gets_in(
+    start_bot, fake_coveo: FakeCoveo, fake_slack: FakeSlack
+) -> None:
     fake_slack.usergroups["S0FAILING"] = ["U0MEMBER"]
     fake_slack.usergroups_fail = True
     try:
@@ -76,7 +82,9 @@ def test_audit_line_per_command(bot: BotProcess, fake_coveo: FakeCoveo) -> None:
     lines = [line for line in audit_lines(bot) if line.get("org") == org or line.get("user_id") == "U0NOPE"]
     found = next(line for line in lines if line.get("outcome") == "found" and line["org"] == org)
     assert found["key_ids"] == [key["id"]]
-    assert found["user_id"] == "U0ALLOWED" and found["team_id"] == "T0001" and found["channel_id"] == "C0SUPPORT"
+    assert (
+        found["user_id"] == "U0ALLOWED" and found["team_id"] == "T0001" and found["channel_id"] == "C0SUPPORT"
+    )
     assert found["query"] == "audited" and found["latency_ms"] >= 0 and found["time"]
     assert any(line.get("outcome") == "none" for line in lines)
     assert any(line.get("outcome") == "denied" for line in lines)
@@ -91,7 +99,20 @@ def test_error_audit_carries_the_coveo_request_id(bot: BotProcess) -> None:
     assert line["coveo_request_id"] == "coveo-organization_not_found"
 
 
-HOSTILE_ORGS = ["my/org", "..", "../../etc", "%2F", "my%2Forg", "my+org?", "org;drop", "ünïcödé", "ｍｙｏｒｇ", "a" * 10_000, "org\x00", "<@U123>"]
+HOSTILE_ORGS = [
+    "my/org",
+    "..",
+    "../../etc",
+    "%2F",
+    "my%2Forg",
+    "my+org?",
+    "org;drop",
+    "ünïcödé",
+    "ｍｙｏｒｇ",
+    "a" * 10_000,
+    "org\x00",
+    "<@U123>",
+]
 
 
 @pytest.mark.parametrize("org", HOSTILE_ORGS, ids=range(len(HOSTILE_ORGS)))
@@ -109,7 +130,7 @@ HOSTILE_NAMES = [
     "<#C0123|general>",
     "<https://evil.example|click me>",
     "&lt;!everyone&gt;",
-    "R&D <prod> \"key\"",
+    'R&D <prod> "key"',
     "emoji 🔑🚀",
     "\u202eright-to-left\u200f",
     "ctrl\x01\x07\x1b[31mred",
@@ -154,7 +175,9 @@ def test_refused_requests_log_no_body_or_secret(bot: BotProcess) -> None:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(org=st.text(max_size=30), name=st.text(max_size=60))
-def test_generated_commands_over_http_always_get_one_answer(bot: BotProcess, fake_coveo: FakeCoveo, org: str, name: str) -> None:
+def test_generated_commands_over_http_always_get_one_answer(
+    bot: BotProcess, fake_coveo: FakeCoveo, org: str, name: str
+) -> None:
     response, response_url = bot.send(f"{org} {name}")
     assert response.status_code == 200
     ack = response.json()
@@ -164,7 +187,9 @@ def test_generated_commands_over_http_always_get_one_answer(bot: BotProcess, fak
     assert "<!channel" not in dumped and "<@U" not in dumped
 
 
-def test_no_secret_appears_in_any_log_or_reply(bot: BotProcess, fake_coveo: FakeCoveo, fake_slack: FakeSlack) -> None:
+def test_no_secret_appears_in_any_log_or_reply(
+    bot: BotProcess, fake_coveo: FakeCoveo, fake_slack: FakeSlack
+) -> None:
     """Runs after the other tests in this file: everything every bot logged or replied so far."""
     org = new_org()
     fake_coveo.add_org(org, [api_key("k")])

@@ -46,7 +46,7 @@ class BackgroundServer:
         asyncio.set_event_loop(self.loop)
 
         async def start() -> None:
-            self._runner = web.AppRunner(self.app, access_log=None)
+            self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=0.5)
             await self._runner.setup()
             site = web.TCPSite(self._runner, "127.0.0.1", 0)
             await site.start()
