@@ -45,6 +45,9 @@ def build_app(services: Services) -> AsyncApp:
         request_verification_enabled=False,
         signing_secret="",
         raise_error_for_unhandled_request=False,
+        # Run the listener inline so its ack() is the HTTP answer at once; otherwise Bolt
+        # polls for the ack every 10 ms. The slow part runs in a task the listener starts.
+        process_before_response=True,
     )
 
     # Any command name: admins may register it as /apikeyid-staging or the like.
@@ -56,61 +59,91 @@ def build_app(services: Services) -> AsyncApp:
 
 
 async def handle_command(body: dict[str, Any], ack: AsyncAck, services: Services) -> None:
-    """request → access → parse → Coveo → match → reply. Never raises; always one final answer."""
-    started = time.monotonic()
-    audit: dict[str, Any] = {
-        "event": "command",
-        "team_id": body.get("team_id"),
-        "user_id": body.get("user_id"),
-        "channel_id": body.get("channel_id"),
-    }
-    acked = False
-
-    async def answer(outcome: Outcome) -> None:
-        nonlocal acked
-        message = render(outcome, datetime.now(UTC)).to_slack()
-        if not acked:
-            acked = True
-            await ack(**message)
-        elif not await services.poster.post(str(body.get("response_url", "")), message):
-            audit["delivery"] = "failed"
-
+    """request → access → parse → (ack) → Coveo → match → reply. Never raises; always one final answer."""
+    run = CommandRun(body, ack, services)
     with services.inflight.track():
         try:
             user = str(body.get("user_id", ""))
             if not await services.access.allows(user):
-                audit["outcome"] = "denied"
-                await answer(Denied(services.access.who_to_ask()))
+                await run.answer(Denied(services.access.who_to_ask()), outcome="denied")
                 return
             command = parse(str(body.get("text", "")))
             if isinstance(command, Help | Invalid):
-                audit["outcome"] = "help" if isinstance(command, Help) else "invalid"
-                await answer(command)
+                await run.answer(command, outcome="help" if isinstance(command, Help) else "invalid")
                 return
-            audit["org"] = command.org
-            audit["query"] = command.name if isinstance(command, Lookup) else None
+            name = command.name if isinstance(command, Lookup) else None
+            run.audit.update(org=command.org, query=name)
             wait = services.limiter.retry_in(user)
             if wait is not None:
-                audit["outcome"] = "limited"
-                await answer(Limited(wait))
+                await run.answer(Limited(wait), outcome="limited")
                 return
-            await answer(Working(command.org, command.name if isinstance(command, Lookup) else None))
-            result = await _run(command, services, started)
-            _audit_result(audit, result)
-            await answer(result)
+            await run.answer(Working(command.org, name))
+            # The HTTP answer goes back now; the final one follows from this task.
+            services.inflight.spawn(run.finish(command))
         except Exception:
-            reference = uuid.uuid4().hex[:12]
-            log.exception("command failed", extra={"event": "command_error", "reference": reference})
-            audit["outcome"] = "error"
-            audit["error"] = "internal"
-            audit["reference"] = reference
-            try:
-                await answer(Unexpected(reference))
-            except Exception:
-                log.exception("could not even tell the user", extra={"reference": reference})
-        finally:
-            audit["latency_ms"] = round((time.monotonic() - started) * 1000, 1)
-            _write_audit(audit)
+            await run.fail()
+
+
+class CommandRun:
+    """One command's answers and its audit line (written once, when the final answer is out)."""
+
+    def __init__(self, body: dict[str, Any], ack: AsyncAck, services: Services) -> None:
+        self.body = body
+        self.ack = ack
+        self.services = services
+        self.started = time.monotonic()
+        self.acked = False
+        self.audited = False
+        self.audit: dict[str, Any] = {
+            "event": "command",
+            "team_id": body.get("team_id"),
+            "user_id": body.get("user_id"),
+            "channel_id": body.get("channel_id"),
+        }
+
+    async def answer(self, reply_to: Outcome, *, outcome: str | None = None) -> None:
+        """The HTTP ack if not sent yet, otherwise a post to `response_url`."""
+        if outcome is not None:
+            self.audit["outcome"] = outcome
+        message = render(reply_to, datetime.now(UTC)).to_slack()
+        if not self.acked:
+            self.acked = True
+            await self.ack(**message)
+            if not isinstance(reply_to, Working):
+                self.write_audit()
+        elif not await self.services.poster.post(str(self.body.get("response_url", "")), message):
+            self.audit["delivery"] = "failed"
+
+    async def finish(self, command: ListKeys | Lookup) -> None:
+        try:
+            result = await _run(command, self.services, self.started)
+            _audit_result(self.audit, result)
+            await self.answer(result)
+        except Exception:
+            await self.fail()
+            return
+        self.write_audit()
+
+    async def fail(self) -> None:
+        reference = uuid.uuid4().hex[:12]
+        log.exception("command failed", extra={"event": "command_error", "reference": reference})
+        self.audit.update(error="internal", reference=reference)
+        try:
+            await self.answer(Unexpected(reference), outcome="error")
+        except Exception:
+            log.exception("could not even tell the user", extra={"reference": reference})
+        self.write_audit()
+
+    def write_audit(self) -> None:
+        if self.audited:
+            return
+        self.audited = True
+        self.audit["latency_ms"] = round((time.monotonic() - self.started) * 1000, 1)
+        # The trail must never cost the user their answer.
+        try:
+            AUDIT.info("command", extra=self.audit)
+        except Exception:
+            log.exception("could not write the audit line")
 
 
 async def _run(command: ListKeys | Lookup, services: Services, started: float) -> lookup.Result:
@@ -138,11 +171,3 @@ def _audit_result(audit: dict[str, Any], result: lookup.Result) -> None:
         audit["error"] = result.error.kind
         audit["status"] = result.error.status
         audit["coveo_request_id"] = result.error.request_id
-
-
-def _write_audit(audit: dict[str, Any]) -> None:
-    # The trail must never cost the user their answer.
-    try:
-        AUDIT.info("command", extra=audit)
-    except Exception:
-        log.exception("could not write the audit line")

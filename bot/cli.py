@@ -7,13 +7,12 @@ import json
 import re
 import sys
 import time
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 from bot import lookup
 from bot.command import Help, Invalid, parse
-from bot.coveo import ApiKey, CoveoClient, TokenSource
+from bot.coveo import CoveoClient, TokenSource
 from bot.replies import Reply, render
 from bot.settings import Settings
 
@@ -56,12 +55,12 @@ def result_json(result: lookup.Result) -> dict[str, Any]:
             "org": result.org,
             "query": result.query,
             "matched_by": result.how,
-            "keys": [key_json(k) for k in result.keys],
+            "keys": [k.facts() for k in result.keys],
         }
     if isinstance(result, lookup.NotFound):
         return {"org": result.org, "query": result.query, "keys": [], "suggestions": result.suggestions}
     if isinstance(result, lookup.Listing):
-        return {"org": result.org, "keys": [key_json(k) for k in result.keys]}
+        return {"org": result.org, "keys": [k.facts() for k in result.keys]}
     error = result.error
     return {
         "org": result.org,
@@ -72,13 +71,6 @@ def result_json(result: lookup.Result) -> dict[str, Any]:
             "request_id": error.request_id,
         },
     }
-
-
-def key_json(key: ApiKey) -> dict[str, Any]:
-    data = asdict(key)
-    for private in ("folded_name", "folded_description"):
-        del data[private]
-    return {name: value.isoformat() if isinstance(value, datetime) else value for name, value in data.items()}
 
 
 def plain_text(reply: Reply) -> str:

@@ -23,8 +23,6 @@ import logging
 import random
 import re
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -33,8 +31,8 @@ from urllib.parse import quote
 
 import httpx
 
+from bot.apikey import ApiKey, parse_api_keys
 from bot.settings import Secret
-from bot.text import fold
 
 log = logging.getLogger(__name__)
 
@@ -91,49 +89,6 @@ class CoveoTimeout(CoveoUnavailable): ...
 
 
 class BadResponse(CoveoError): ...
-
-
-@dataclass(frozen=True, slots=True)
-class Privilege:
-    owner: str
-    target_domain: str
-    type: str
-    target_id: str
-
-    def summary(self) -> str:
-        target = "" if self.target_id in ("", "*") else f" on {self.target_id}"
-        access = self.type or "ANY"
-        return f"{self.owner}/{self.target_domain} {access}{target}"
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKey:
-    """The facts of one API key the bot may show. The key's value is never kept, only its tail."""
-
-    id: str
-    display_name: str
-    description: str
-    enabled: bool | None
-    status: str | None
-    created: datetime | None
-    last_used: datetime | None
-    expires: datetime | None
-    privileges: tuple[Privilege, ...]
-    allowed_ips: int
-    denied_ips: int
-    template_id: str | None
-    value_tail: str
-    exposed: bool
-    # Folded once when parsed so that matching thousands of keys stays cheap.
-    folded_name: str
-    folded_description: str
-
-    @property
-    def disabled(self) -> bool:
-        return self.enabled is False or (self.status or "").upper() == "DISABLED"
-
-    def expired(self, now: datetime) -> bool:
-        return (self.status or "").upper() == "EXPIRED" or (self.expires is not None and self.expires <= now)
 
 
 class TokenSource:
@@ -240,108 +195,6 @@ def new_http_client() -> httpx.AsyncClient:
         limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
         headers={"Accept": "application/json", "User-Agent": "apikeyid-slack-bot"},
     )
-
-
-def parse_api_keys(items: Sequence[Any]) -> list[ApiKey]:
-    keys = []
-    for item in items:
-        key = _parse_key(item)
-        if key is not None:
-            keys.append(key)
-    return keys
-
-
-def parse_date(value: Any) -> datetime | None:
-    """Coveo dates come as epoch milliseconds or ISO 8601 strings; anything else is unknown."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        if isinstance(value, int | float):
-            # Values this small are seconds, not milliseconds (before 1973 in ms).
-            seconds = value / 1000 if abs(value) >= 1e11 else float(value)
-            return datetime.fromtimestamp(seconds, tz=UTC)
-        if isinstance(value, str) and value.strip():
-            text = value.strip()
-            if text.lstrip("-").isdigit():
-                return parse_date(int(text))
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    except (ValueError, OverflowError, OSError):
-        return None
-    return None
-
-
-def _parse_key(item: Any) -> ApiKey | None:
-    if not isinstance(item, dict):
-        return None
-    key_id = item.get("id")
-    if not isinstance(key_id, str) or not key_id:
-        return None
-    name = _string(item.get("displayName"))
-    description = _string(item.get("description"))
-    enabled = item.get("enabled")
-    return ApiKey(
-        id=key_id,
-        display_name=name,
-        description=description,
-        enabled=enabled if isinstance(enabled, bool) else None,
-        status=_string(item.get("status")) or None,
-        created=parse_date(item.get("createdDate")),
-        last_used=parse_date(item.get("lastUsedDate")),
-        expires=parse_date(item.get("expirationDate")),
-        privileges=tuple(_privileges(item.get("privileges"))),
-        allowed_ips=_count(item.get("allowedIps")),
-        denied_ips=_count(item.get("deniedIps")),
-        template_id=_string(item.get("apiKeyTemplateId")) or None,
-        value_tail=_value_tail(item.get("value")),
-        exposed=_exposed(item.get("exposureReport")),
-        folded_name=fold(name),
-        folded_description=fold(description),
-    )
-
-
-def _string(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _count(value: Any) -> int:
-    return len(value) if isinstance(value, list) else 0
-
-
-def _privileges(value: Any) -> list[Privilege]:
-    if not isinstance(value, list):
-        return []
-    return [
-        Privilege(
-            owner=_string(p.get("owner")),
-            target_domain=_string(p.get("targetDomain")),
-            type=_string(p.get("type")),
-            target_id=_string(p.get("targetId")),
-        )
-        for p in value
-        if isinstance(p, dict)
-    ]
-
-
-def _value_tail(value: Any) -> str:
-    """The characters Coveo leaves visible at the end of a masked value (what customers can read)."""
-    if not isinstance(value, str):
-        return ""
-    visible = re.split(r"[*•]", value)[-1] if re.search(r"[*•]", value) else value[-4:]
-    return re.sub(r"[^0-9A-Za-z]", "", visible)[-8:].lower()
-
-
-def _exposed(report: Any) -> bool:
-    """Coveo's exposure report: any sign that the key was found somewhere public."""
-    if isinstance(report, dict):
-        for flag in ("exposed", "isExposed"):
-            if isinstance(report.get(flag), bool):
-                return bool(report[flag])
-        status = report.get("status")
-        if isinstance(status, str):
-            return "EXPOSED" in status.upper() and "NOT" not in status.upper()
-        return bool(report.get("exposures") or report.get("detections"))
-    return bool(report) if isinstance(report, list) else False
 
 
 def _attempt_timeout(remaining: float) -> httpx.Timeout:

@@ -11,8 +11,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.apikey import ApiKey
 from bot.command import ListKeys, Lookup
-from bot.coveo import ApiKey, CoveoClient, CoveoError
+from bot.coveo import CoveoClient, CoveoError
 from bot.matching import Hits, find
 
 

@@ -8,17 +8,18 @@ ignoring case, and finally display name or description containing the name.
 
 from __future__ import annotations
 
-import difflib
+import heapq
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.coveo import ApiKey
-from bot.text import fold
+from bot.apikey import ApiKey
+from bot.text import fold, trigrams
 
 # "…1b3e", "...1b3e" or "*1b3e": the end of the masked value customers read off their screen.
 _VALUE_TAIL = re.compile(r"^(?:…|\.{2,}|\*+)\s*([0-9A-Za-z]{4,8})$")
 
+SUGGESTION_CUTOFF = 0.3  # trigram Jaccard below this is noise, not a near miss
 BY_ID = "id"
 BY_VALUE_TAIL = "the end of the key's value"
 EXACT_NAME = "exact name"
@@ -66,10 +67,21 @@ def find(keys: Sequence[ApiKey], name: str) -> Hits | NoHit:
 
 
 def suggest(keys: Sequence[ApiKey], folded: str, limit: int = 5) -> list[str]:
-    """Display names closest to what was typed, best first."""
-    by_folded: dict[str, str] = {}
+    """Display names closest to what was typed, best first.
+
+    Trigram overlap (Jaccard) picks the candidates; it costs one set intersection per key,
+    where difflib would cost a sequence alignment per key (200 ms for 10,000 keys).
+    """
+    wanted = trigrams(folded)
+    scored: dict[str, tuple[float, str]] = {}
     for key in keys:
-        if key.folded_name:
-            by_folded.setdefault(key.folded_name, key.display_name)
-    close = difflib.get_close_matches(folded, list(by_folded), n=limit, cutoff=0.6)
-    return [by_folded[c] for c in close]
+        if not key.name_trigrams:
+            continue
+        shared = len(wanted & key.name_trigrams)
+        if shared == 0:
+            continue
+        score = shared / (len(wanted) + len(key.name_trigrams) - shared)
+        if score >= SUGGESTION_CUTOFF and key.folded_name not in scored:
+            scored[key.folded_name] = (score, key.display_name)
+    best = heapq.nlargest(limit, scored.values())
+    return [name for _, name in best]

@@ -19,9 +19,9 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.apikey import ApiKey
 from bot.command import Help, Invalid
 from bot.coveo import (
-    ApiKey,
     BadResponse,
     CoveoError,
     CoveoTimeout,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -24,17 +25,38 @@ class InFlight:
         self.count = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @contextlib.contextmanager
     def track(self) -> Iterator[None]:
-        self.count += 1
-        self._idle.clear()
+        self._enter()
         try:
             yield
         finally:
-            self.count -= 1
-            if self.count == 0:
-                self._idle.set()
+            self._leave()
+
+    def _enter(self) -> None:
+        self.count += 1
+        self._idle.clear()
+
+    def _leave(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self._idle.set()
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` in the background, counted until it ends."""
+        self._enter()
+
+        async def tracked() -> None:
+            try:
+                await work
+            finally:
+                self._leave()
+
+        task = asyncio.create_task(tracked())
+        self._tasks.add(task)  # a reference, or the task may be garbage-collected mid-flight
+        task.add_done_callback(self._tasks.discard)
 
     async def wait_idle(self, grace: float) -> bool:
         try:

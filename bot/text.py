@@ -13,6 +13,8 @@ _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf"})
 
 def fold(text: str) -> str:
     """Text as a person means it: case, repeated spaces and invisible characters ignored."""
+    if text.isascii() and text.isprintable():  # the common case, kept cheap for big orgs
+        return " ".join(text.split()).lower()
     visible = "".join(
         ch for ch in text if unicodedata.category(ch) not in _INVISIBLE_CATEGORIES or ch in "\t\n"
     )
@@ -37,3 +39,9 @@ def code(text: str) -> str:
 
 def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
+
+
+def trigrams(text: str) -> frozenset[str]:
+    """Three-character pieces of text, for ranking "did you mean" suggestions."""
+    padded = f" {text} "
+    return frozenset(padded[i : i + 3] for i in range(len(padded) - 2))

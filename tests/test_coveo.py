@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.apikey import parse_api_keys, parse_date
 from bot.coveo import (
     BadResponse,
     CoveoClient,
@@ -19,8 +20,6 @@ from bot.coveo import (
     Throttled,
     TokenRejected,
     TokenSource,
-    parse_api_keys,
-    parse_date,
 )
 from bot.settings import Secret
 from tests.conftest import new_org
@@ -222,6 +221,7 @@ def test_parse_keeps_only_the_tail_of_the_value() -> None:
     )
     assert key.value_tail == "1b3e"
     assert not hasattr(key, "value")
+    assert "value" not in key.raw and "'value'" not in str(key.facts()) and "****" not in str(key.facts())
 
 
 def test_parse_skips_entries_without_an_id() -> None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from bot.coveo import parse_api_keys
+from bot.apikey import parse_api_keys
 from bot.matching import (
     BY_ID,
     BY_VALUE_TAIL,

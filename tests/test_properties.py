@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.apikey import parse_api_keys
 from bot.command import Help, Invalid, ListKeys, Lookup, parse
-from bot.coveo import parse_api_keys
 from bot.lookup import Found, Listing, NotFound
 from bot.matching import Hits, find
 from bot.replies import render

@@ -3,8 +3,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from bot.apikey import parse_api_keys
 from bot.command import Help, Invalid
-from bot.coveo import CoveoTimeout, OrganizationNotFound, Throttled, TokenRejected, parse_api_keys
+from bot.coveo import CoveoTimeout, OrganizationNotFound, Throttled, TokenRejected
 from bot.lookup import Failed, Found, Listing, NotFound
 from bot.replies import Denied, Limited, Unexpected, Working, render
 

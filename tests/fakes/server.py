@@ -33,6 +33,11 @@ class BackgroundServer:
         async def shutdown() -> None:
             if self._runner is not None:
                 await self._runner.cleanup()
+            # Handlers still sleeping (an injected hang) are cancelled rather than abandoned.
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)

@@ -23,6 +23,7 @@ class FakeSlack:
         self.answers: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.response_faults: deque[int] = deque()  # statuses to answer response_url posts with, first
         self.api_calls: list[str] = []
+        self.received_at: dict[str, float] = {}  # response id → time.monotonic() of its first answer
         self._lock = threading.Lock()
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._web_api)
@@ -89,4 +90,5 @@ class FakeSlack:
         body = await request.json()
         with self._lock:
             self.answers[request.match_info["id"]].append(body)
+            self.received_at.setdefault(request.match_info["id"], time.monotonic())
         return web.Response(text="ok")
