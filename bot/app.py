@@ -45,6 +45,11 @@ def build_app(services: Services) -> AsyncApp:
         request_verification_enabled=False,
         signing_secret="",
         raise_error_for_unhandled_request=False,
+        # Built-in middleware for Events API traffic this app never receives: skipped, it
+        # would run on every command. (ssl_check stays: Slack sends it for slash command URLs.)
+        url_verification_enabled=False,
+        ignoring_self_events_enabled=False,
+        attaching_function_token_enabled=False,
         # Run the listener inline so its ack() is the HTTP answer at once; otherwise Bolt
         # polls for the ack every 10 ms. The slow part runs in a task the listener starts.
         process_before_response=True,

@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
+import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -35,15 +35,18 @@ def pct(values: list[float], p: float) -> float:
 
 
 async def burst(
-    bot: BotProcess, client: httpx.AsyncClient, org: str, n: int
+    bot: BotProcess, client: aiohttp.ClientSession, org: str, n: int
 ) -> tuple[list[float], list[float]]:
     """n signed commands at once; returns ack and final-answer latencies in ms."""
 
-    async def one() -> tuple[float, str]:
+    async def one() -> tuple[float, str, float]:
         body, response_url = bot.command_body(f"{org} wanted key")
+        headers = sign(body)
         started = time.monotonic()
-        response = await client.post(f"{bot.url}/slack/events", content=body, headers=sign(body))
-        assert response.status_code == 200, response.text
+        async with client.post(f"{bot.url}/slack/events", data=body, headers=headers) as response:
+            await response.read()
+            if response.status != 200:
+                raise SystemExit(f"the bot answered {response.status}")
         return started, response_url, (time.monotonic() - started) * 1000
 
     results = await asyncio.gather(*(one() for _ in range(n)))
@@ -87,10 +90,12 @@ async def load(args: argparse.Namespace) -> list[str]:
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     keys = [api_key(f"key {i}") for i in range(args.keys)] + [api_key("wanted key")]
-    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
+    # aiohttp rather than httpx: the load generator shares the machine and must stay light.
+    connector = aiohttp.TCPConnector(limit=0)
     try:
-        async with httpx.AsyncClient(timeout=30, limits=limits, trust_env=False) as client:
-            await burst(bot, client, "warmuporg", 1) if coveo.add_org("warmuporg", keys) is None else None
+        async with aiohttp.ClientSession(connector=connector) as client:
+            coveo.add_org("warmuporg", keys)
+            await burst(bot, client, "warmuporg", 1)
             for concurrency in args.concurrency:
                 acks: list[float] = []
                 finals: list[float] = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import threading
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -62,6 +63,7 @@ class FakeCoveo:
         self.requests: list[dict[str, Any]] = []  # method, path, authorization
         self.org_list_shape = "array"  # or "paged"
         self._lock = threading.Lock()
+        self._encoded_cache: dict[str, tuple[list[dict[str, Any]], int, bytes]] = {}
         app = web.Application()
         app.router.add_get("/rest/organizations/{org}/apikeys", self._api_keys)
         app.router.add_get("/rest/organizations", self._organizations)
@@ -91,7 +93,20 @@ class FakeCoveo:
             return _coveo_error(401, "INVALID_TOKEN", "The token is invalid or expired.")
         if org not in self.orgs:
             return _coveo_error(404, "ORGANIZATION_NOT_FOUND", f"Organization {org} not found.")
-        return web.json_response(self.orgs[org], headers={"X-Request-ID": f"req-{len(self.requests)}"})
+        return web.Response(
+            body=self._encoded(org),
+            content_type="application/json",
+            headers={"X-Request-ID": f"req-{len(self.requests)}"},
+        )
+
+    def _encoded(self, org: str) -> bytes:
+        # Encoded once per content, so the fake's own cost does not count as the bot's.
+        keys = self.orgs[org]
+        cached = self._encoded_cache.get(org)
+        if cached is None or cached[0] is not keys or cached[1] != len(keys):
+            cached = (keys, len(keys), json.dumps(keys).encode())
+            self._encoded_cache[org] = cached
+        return cached[2]
 
     async def _organizations(self, request: web.Request) -> web.StreamResponse:
         self._record(request)
