@@ -23,6 +23,7 @@ import logging
 import random
 import re
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -91,6 +92,12 @@ class CoveoTimeout(CoveoUnavailable): ...
 class BadResponse(CoveoError): ...
 
 
+@dataclass(frozen=True)
+class Organization:
+    id: str
+    display_name: str
+
+
 class TokenSource:
     """The Coveo access token, re-read from its file when Coveo rejects it (rotation without restart)."""
 
@@ -140,9 +147,19 @@ class CoveoClient:
             raise BadResponse(f"expected a JSON array of API keys, got {type(data).__name__}")
         return parse_api_keys(data)
 
-    async def check_token(self, *, deadline: float) -> Any:
-        """Ask Coveo who the token belongs to (used by `python -m bot check`)."""
-        return await self._get_json(f"{self.base_url}/rest/organizations?perPage=5", deadline)
+    async def list_organizations(self, *, deadline: float) -> list[Organization]:
+        """The organisations the token can see (for "did you mean" and `python -m bot check`)."""
+        data = await self._get_json(f"{self.base_url}/rest/organizations", deadline)
+        # A bare array without query parameters; {items, totalEntries, totalPages} with them.
+        items = data.get("items") if isinstance(data, dict) else data
+        if not isinstance(items, list):
+            raise BadResponse("expected a list of organizations")
+        organizations = []
+        for item in items:
+            if isinstance(item, dict) and isinstance(item.get("id"), str):
+                name = item.get("displayName")
+                organizations.append(Organization(item["id"], name if isinstance(name, str) else ""))
+        return organizations
 
     async def _get_json(self, url: str, deadline: float) -> Any:
         attempt = 0

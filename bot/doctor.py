@@ -67,8 +67,12 @@ async def _check_coveo(settings: Settings, org: str | None) -> Finding:
         if org:
             keys = await coveo.list_api_keys(org, deadline=deadline)
             return Finding(True, f"Coveo: the token can list the {len(keys)} API keys of {org}.")
-        await coveo.check_token(deadline=deadline)
-        return Finding(True, "Coveo: the token is accepted. Give an org id to check it can list API keys.")
+        orgs = await coveo.list_organizations(deadline=deadline)
+        return Finding(
+            True,
+            f"Coveo: the token is accepted and sees {len(orgs)} organization(s). "
+            "Give an org id (`make check ORG=…` or `python -m bot check <org>`) to check it can list API keys.",
+        )
     except TokenRejected:
         return Finding(
             False,

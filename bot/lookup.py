@@ -9,12 +9,13 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.apikey import ApiKey
 from bot.command import ListKeys, Lookup
-from bot.coveo import CoveoClient, CoveoError
-from bot.matching import Hits, find
+from bot.coveo import CoveoClient, CoveoError, Organization, OrganizationNotFound
+from bot.matching import Hits, closest, find
+from bot.text import fold, trigrams
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,13 @@ class Failed:
     org: str
     error: CoveoError
     region: str
+    similar_orgs: list[Organization] = field(default_factory=list)
 
 
 Result = Found | NotFound | Listing | Failed
+
+
+ORG_LIST_TTL = 300.0  # the organisations a token sees change rarely
 
 
 @dataclass
@@ -73,6 +78,20 @@ class KeyDirectory:
         self.calls = 0  # Coveo calls made, for the benchmark and tests
         self._cache: OrderedDict[str, _Entry] = OrderedDict()
         self._in_flight: dict[str, asyncio.Task[list[ApiKey]]] = {}
+        self._orgs: tuple[list[Organization], float] | None = None
+
+    async def similar_orgs(self, org: str, *, deadline: float) -> list[Organization]:
+        """Organisations the token can see whose id or name looks like `org`; [] when unknown."""
+        if self._orgs is None or self.clock() - self._orgs[1] >= ORG_LIST_TTL:
+            try:
+                self._orgs = (await self.coveo.list_organizations(deadline=deadline), self.clock())
+            except CoveoError:
+                return []
+        orgs = {o.id: o for o in self._orgs[0]}
+        candidates = [(trigrams(o.id), o.id, o.id) for o in orgs.values()]
+        candidates += [(trigrams(fold(o.display_name)), fold(o.display_name), o.id) for o in orgs.values()]
+        ids = closest(fold(org), candidates, limit=10)
+        return [orgs[i] for i in dict.fromkeys(ids)][:3]
 
     async def keys(self, org: str, *, deadline: float, fresh: bool = False) -> tuple[list[ApiKey], bool]:
         """The org's keys and whether they came from the cache."""
@@ -109,6 +128,10 @@ async def run(command: ListKeys | Lookup, directory: KeyDirectory, *, deadline: 
             # The key may have been created since the list was cached: look once more.
             keys, _ = await directory.keys(command.org, deadline=deadline, fresh=True)
             result = find(keys, command.name)
+    except OrganizationNotFound as error:
+        return Failed(
+            command.org, error, region, await directory.similar_orgs(command.org, deadline=deadline)
+        )
     except CoveoError as error:
         return Failed(command.org, error, region)
     if isinstance(result, Hits):

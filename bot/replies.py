@@ -255,6 +255,12 @@ def _listing(outcome: Listing) -> Reply:
 
 def _failed(outcome: Failed) -> Reply:
     text = error_text(outcome.error, outcome.org, outcome.region)
+    if outcome.similar_orgs:
+        names = ", ".join(
+            code(o.id) + (f" ({escape_mrkdwn(shorten(o.display_name, 60))})" if o.display_name else "")
+            for o in outcome.similar_orgs
+        )
+        text += f"\nDid you mean {names}?"
     blocks: list[Block] = [_section(text)]
     if outcome.error.request_id:
         blocks.append(

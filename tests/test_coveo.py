@@ -244,3 +244,18 @@ def test_parse_skips_entries_without_an_id() -> None:
 )
 def test_dates(value: object, expected: datetime | None) -> None:
     assert parse_date(value) == expected
+
+
+@pytest.mark.parametrize("shape", ["array", "paged"])
+async def test_organizations_in_both_response_shapes(fake_coveo: FakeCoveo, shape: str) -> None:
+    org = new_org()
+    fake_coveo.add_org(org, [])
+    fake_coveo.org_list_shape = shape
+    coveo = client(fake_coveo)
+    try:
+        orgs = await coveo.list_organizations(deadline=soon())
+    finally:
+        fake_coveo.org_list_shape = "array"
+        await coveo.aclose()
+    assert org in {o.id for o in orgs}
+    assert next(o for o in orgs if o.id == org).display_name == org.upper()

@@ -112,7 +112,7 @@ class FakeCoveo:
         self._record(request)
         if not self._authorised(request):
             return _coveo_error(401, "INVALID_TOKEN", "The token is invalid or expired.")
-        orgs = [{"id": org, "displayName": org.upper()} for org in self.orgs]
+        orgs = [{"id": org, "displayName": org.upper()} for org in list(self.orgs)]
         if request.query or self.org_list_shape == "paged":
             return web.json_response({"items": orgs, "totalEntries": len(orgs), "totalPages": 1})
         return web.json_response(orgs)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
 from collections import defaultdict, deque
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from tests.fakes.server import BackgroundServer
 
 BOT_TOKEN = "xoxb-1111111111-2222222222-testtokenvalue"
+APP_TOKEN = "xapp-1-A0APP-3333333333-testapptokenvalue"
 
 
 class FakeSlack:
@@ -28,6 +30,9 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._web_api)
         app.router.add_post("/response/{id}", self._response)
+        app.router.add_get("/socket", self._socket)
+        self.sockets: list[web.WebSocketResponse] = []
+        self.envelope_replies: dict[str, dict[str, Any]] = {}
         self.server = BackgroundServer(app)
 
     @property
@@ -56,6 +61,10 @@ class FakeSlack:
         method = request.match_info["method"]
         with self._lock:
             self.api_calls.append(method)
+        if method == "apps.connections.open":
+            if request.headers.get("Authorization") != f"Bearer {APP_TOKEN}":
+                return web.json_response({"ok": False, "error": "invalid_auth"})
+            return web.json_response({"ok": True, "url": f"ws://127.0.0.1:{self.server.port}/socket"})
         if request.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
         if method == "auth.test":
@@ -92,3 +101,37 @@ class FakeSlack:
             self.answers[request.match_info["id"]].append(body)
             self.received_at.setdefault(request.match_info["id"], time.monotonic())
         return web.Response(text="ok")
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        """Slack's Socket Mode end: says hello, then relays envelopes and records the bot's acks."""
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        self.sockets.append(socket)
+        await socket.send_json(
+            {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0APP"}}
+        )
+        async for message in socket:
+            if message.type == WSMsgType.TEXT:
+                data = json.loads(message.data)
+                if "envelope_id" in data:
+                    with self._lock:
+                        self.envelope_replies[data["envelope_id"]] = data
+        self.sockets.remove(socket)
+        return socket
+
+    def send_slash_command(self, payload: dict[str, Any]) -> str:
+        """Push a slash command to the connected bot over its socket; returns the envelope id."""
+        envelope_id = uuid.uuid4().hex
+
+        async def push() -> None:
+            await self.sockets[-1].send_json(
+                {
+                    "envelope_id": envelope_id,
+                    "type": "slash_commands",
+                    "payload": payload,
+                    "accepts_response_payload": True,
+                }
+            )
+
+        self.server.call(push)
+        return envelope_id
