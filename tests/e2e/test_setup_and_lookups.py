@@ -160,10 +160,11 @@ def test_disabled_expired_and_exposed_keys_are_flagged(bot: BotProcess, fake_cov
     assert "⛔" in listing
 
 
-def test_unknown_org_gets_did_you_mean(bot: BotProcess, fake_coveo: FakeCoveo) -> None:
+def test_unknown_org_gets_did_you_mean(start_bot, fake_coveo: FakeCoveo) -> None:
     org = "suggestme" + new_org()[3:11]
     fake_coveo.add_org(org, [api_key("k")])
     for shape in ("array", "paged"):
+        bot = start_bot()  # a fresh bot: the organization list is cached for minutes
         fake_coveo.org_list_shape = shape
         typo = org[:-1] + ("x" if org[-1] != "x" else "y") + "z"
         text = message_text(bot.ask(f"{typo} k"))
