@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml requirements.txt requirements-dev.txt
 run: install
 	$(BIN)/python -m bot
 
+# `make check ORG=myorg` also checks that the token can list that organization's keys.
 check: install
-	$(BIN)/python -m bot check
+	$(BIN)/python -m bot check $(ORG)
 
 lint: install
 	$(BIN)/ruff check bot tests scripts

@@ -32,7 +32,7 @@ class Privilege:
         return f"{self.owner}/{self.target_domain} {self.type or 'ANY'}{target}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ApiKey:
     id: str
     display_name: str
@@ -40,8 +40,15 @@ class ApiKey:
     value_tail: str
     folded_name: str
     folded_description: str
-    name_trigrams: frozenset[str]
     raw: dict[str, Any] = field(repr=False, compare=False)
+    _trigrams: frozenset[str] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def name_trigrams(self) -> frozenset[str]:
+        # Only "did you mean" needs these: computed on first use, then kept with the cached list.
+        if self._trigrams is None:
+            self._trigrams = trigrams(self.folded_name)
+        return self._trigrams
 
     @property
     def enabled(self) -> bool | None:
@@ -151,16 +158,14 @@ def parse_api_keys(items: Sequence[Any]) -> list[ApiKey]:
         tail = _value_tail(raw.pop("value", None))
         name = _string(raw.get("displayName"))
         description = _string(raw.get("description"))
-        folded_name = fold(name)
         keys.append(
             ApiKey(
                 id=key_id,
                 display_name=name,
                 description=description,
                 value_tail=tail,
-                folded_name=folded_name,
+                folded_name=fold(name),
                 folded_description=fold(description),
-                name_trigrams=trigrams(folded_name),
                 raw=raw,
             )
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import platform
 import sys
 import time
@@ -63,6 +64,11 @@ async def burst(
     return [ack for _, _, ack in results], finals
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -85,9 +91,11 @@ async def load(args: argparse.Namespace) -> list[str]:
             "LOG_LEVEL": "WARNING",
         },
     ).start()
+    assert bot.process is not None
+    pid = bot.process.pid
     rows = [
-        "| concurrency | commands | ack p50 / p99 (ms) | final p50 / p99 (ms) | overhead p50 / p99 (ms) | commands/s | Coveo calls per command |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| concurrency | commands | ack p50 / p99 (ms) | final p50 / p99 (ms) | overhead p50 / p99 (ms) | commands/s | Coveo calls per command | bot CPU per command (ms) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     keys = [api_key(f"key {i}") for i in range(args.keys)] + [api_key("wanted key")]
     # aiohttp rather than httpx: the load generator shares the machine and must stay light.
@@ -101,6 +109,7 @@ async def load(args: argparse.Namespace) -> list[str]:
                 finals: list[float] = []
                 calls = 0
                 commands = 0
+                cpu_before = cpu_seconds(pid)
                 started = time.monotonic()
                 rounds = max(1, args.commands // concurrency)
                 for r in range(rounds):
@@ -112,12 +121,13 @@ async def load(args: argparse.Namespace) -> list[str]:
                     calls += coveo.calls(org)
                     commands += concurrency
                 elapsed = time.monotonic() - started
+                cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000 / commands
                 overhead = [f - args.coveo_latency for f in finals]
                 rows.append(
                     f"| {concurrency} | {commands} | {pct(acks, 50):.1f} / {pct(acks, 99):.1f} "
                     f"| {pct(finals, 50):.1f} / {pct(finals, 99):.1f} "
                     f"| {pct(overhead, 50):.1f} / {pct(overhead, 99):.1f} "
-                    f"| {commands / elapsed:.0f} | {calls / commands:.3f} |"
+                    f"| {commands / elapsed:.0f} | {calls / commands:.3f} | {cpu_ms:.2f} |"
                 )
             # Repeats inside the cache TTL: the org of the last round is warm.
             org = f"bench{args.concurrency[-1]}x0"
@@ -125,9 +135,9 @@ async def load(args: argparse.Namespace) -> list[str]:
             a, f = await burst(bot, client, org, args.concurrency[-1])
             rows.append(
                 f"| {args.concurrency[-1]} (cached) | {len(a)} | {pct(a, 50):.1f} / {pct(a, 99):.1f} "
-                f"| {pct(f, 50):.1f} / {pct(f, 99):.1f} | n/a | n/a | {(coveo.calls(org) - before) / len(a):.3f} |"
+                f"| {pct(f, 50):.1f} / {pct(f, 99):.1f} | n/a | n/a | {(coveo.calls(org) - before) / len(a):.3f} | |"
             )
-        rss = peak_rss_mb(bot.process.pid)  # type: ignore[union-attr]
+        rss = peak_rss_mb(pid)
     finally:
         bot.stop()
         coveo.server.stop()
@@ -186,7 +196,7 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=200, help="API keys per fake organisation")
     args = parser.parse_args()
     print(
-        f"apikeyid benchmark, {datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}"
+        f"apikeyid benchmark, {datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
     print()
     rows = asyncio.run(load(args)) + in_process()
