@@ -8,16 +8,12 @@ only its visible tail is kept.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from bot.text import fold, trigrams
-
-_MASK = re.compile(r"[*•]")
-_NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,5 +200,9 @@ def _value_tail(value: Any) -> str:
     """The characters Coveo leaves visible at the end of a masked value (what customers can read)."""
     if not isinstance(value, str):
         return ""
-    visible = _MASK.split(value)[-1] if _MASK.search(value) else value[-4:]
-    return _NOT_ALNUM.sub("", visible)[-8:].lower()
+    last_mask = max(value.rfind("*"), value.rfind("•"))
+    # An unmasked value (never expected) still yields only its last four characters.
+    visible = (value[last_mask + 1 :] if last_mask >= 0 else value[-4:])[-16:]
+    if not (visible.isascii() and visible.isalnum()):
+        visible = "".join(ch for ch in visible if ch.isascii() and ch.isalnum())
+    return visible[-8:].lower()
