@@ -66,26 +66,18 @@ class AccessControl:
             self._refresher = None
 
     async def _group_members(self) -> frozenset[str]:
-        now = self._clock()
-        members: set[str] = set()
-        missing = []
-        for group in self.groups:
-            cached = self._members.get(group)
-            if cached and now - cached[1] < GROUP_STALE_LIMIT:
-                members |= cached[0]
-            else:
-                missing.append(group)
-        if missing:
+        if any(self._stale(group) for group in self.groups):
             try:
                 async with asyncio.timeout(LOOKUP_TIMEOUT):
-                    await self.refresh(missing)
+                    await self.refresh([g for g in self.groups if self._stale(g)])
             except TimeoutError:
                 log.warning("reading user group members timed out; denying until it succeeds")
-            for group in missing:
-                cached = self._members.get(group)
-                if cached:
-                    members |= cached[0]
-        return frozenset(members)
+        # Only lists read successfully and recently count: unknown membership denies.
+        return frozenset().union(*(self._members[g][0] for g in self.groups if not self._stale(g)))
+
+    def _stale(self, group: str) -> bool:
+        cached = self._members.get(group)
+        return cached is None or self._clock() - cached[1] >= GROUP_STALE_LIMIT
 
     async def refresh(self, groups: list[str] | None = None) -> None:
         async with self._lock:

@@ -52,7 +52,7 @@ ORG_SHAPE = (
 
 def parse(text: str) -> Command:
     text = unescape_slack(text).strip()
-    if not text or text.casefold() in HELP_WORDS:
+    if not text or text.split()[0].casefold() in HELP_WORDS:
         return Help()
     link = _LEADING_LINK.match(text)
     if link:  # a Slack link's label may hold spaces: the whole <…> is the org argument

@@ -32,6 +32,7 @@ from urllib.parse import quote
 
 import httpx
 
+from bot import logs
 from bot.apikey import ApiKey, parse_api_keys
 from bot.settings import Secret
 
@@ -121,6 +122,7 @@ class TokenSource:
         if not fresh or fresh == self._token.reveal():
             return False
         self._token = Secret(fresh)
+        logs.add_secret(fresh)
         log.info("Coveo token re-read from COVEO_ACCESS_TOKEN_FILE")
         return True
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 AUDIT = logging.getLogger("apikeyid.audit")
+_redactors: list[Redactor] = []
 
 # Shapes of secrets we may meet even when they are not ours to know in advance.
 _SECRET_SHAPES = re.compile(
@@ -32,6 +33,10 @@ class Redactor(logging.Filter):
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
         self.secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+
+    def add(self, secret: str) -> None:
+        if len(secret) >= 6 and secret not in self.secrets:
+            self.secrets = sorted([*self.secrets, secret], key=len, reverse=True)
 
     def scrub(self, text: str) -> str:
         for secret in self.secrets:
@@ -88,6 +93,7 @@ def setup(level: str, fmt: str, secrets: Iterable[str], stream: TextIO | None = 
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     redactor = Redactor(secrets)
     handler.addFilter(redactor)
+    _redactors[:] = [redactor]
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
@@ -97,3 +103,9 @@ def setup(level: str, fmt: str, secrets: Iterable[str], stream: TextIO | None = 
     for noisy in ("slack_bolt", "slack_sdk", "httpx", "httpcore", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(level)))
     return redactor
+
+
+def add_secret(secret: str) -> None:
+    """Scrub a secret learnt after start-up (a rotated token) from every later line."""
+    for redactor in _redactors:
+        redactor.add(secret)

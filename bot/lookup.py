@@ -103,9 +103,15 @@ class KeyDirectory:
         if task is None:
             task = asyncio.create_task(self._fetch(org, deadline))
             self._in_flight[org] = task
-            task.add_done_callback(lambda _: self._in_flight.pop(org, None))
+            task.add_done_callback(lambda done: self._forget(org, done))
         # shield: one asker giving up must not cancel the call the others wait for.
         return await asyncio.shield(task), False
+
+    def _forget(self, org: str, task: asyncio.Task[list[ApiKey]]) -> None:
+        self._in_flight.pop(org, None)
+        # Every asker may have given up; reading the outcome keeps asyncio from warning about it.
+        if not task.cancelled():
+            task.exception()
 
     async def _fetch(self, org: str, deadline: float) -> list[ApiKey]:
         self.calls += 1

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from bot import logs
+
+
+@pytest.fixture
+def captured() -> io.StringIO:
+    stream = io.StringIO()
+    logs.setup("INFO", "json", ["configured-secret-value"], stream)
+    yield stream
+    logging.getLogger().handlers.clear()
+
+
+def test_json_lines_with_extra_fields(captured: io.StringIO) -> None:
+    logs.AUDIT.info("command", extra={"event": "command", "user_id": "U1", "key_ids": ["a", "b"]})
+    line = json.loads(captured.getvalue())
+    assert line["message"] == "command" and line["user_id"] == "U1" and line["key_ids"] == ["a", "b"]
+    assert line["logger"] == "apikeyid.audit" and line["level"] == "info" and line["time"]
+
+
+def test_configured_and_secret_shaped_values_are_scrubbed(captured: io.StringIO) -> None:
+    log = logging.getLogger("anything")
+    log.warning("token %s leaked", "configured-secret-value")
+    log.warning("slack xoxb-123-456-abcdef and xapp-1-A1-2-ff")
+    log.warning("header", extra={"auth": "Bearer abc.def-ghi"})
+    log.warning("posting to https://hooks.slack.com/commands/T1/123/abcdef")
+    logs.add_secret("rotated-token-42")
+    log.warning("later rotated-token-42")
+    try:
+        raise RuntimeError("boom configured-secret-value")
+    except RuntimeError:
+        log.exception("failed")
+    out = captured.getvalue()
+    for secret in (
+        "configured-secret-value",
+        "xoxb-123",
+        "xapp-1",
+        "abc.def-ghi",
+        "hooks.slack.com/commands",
+        "rotated-token-42",
+    ):
+        assert secret not in out, secret
+    assert out.count("****") >= 7
+    assert "RuntimeError" in out
+
+
+def test_text_format_is_readable() -> None:
+    stream = io.StringIO()
+    logs.setup("INFO", "text", [], stream)
+    try:
+        logging.getLogger("bot").info("hello", extra={"event": "start"})
+    finally:
+        logging.getLogger().handlers.clear()
+    assert "INFO" in stream.getvalue() and "hello event=start" in stream.getvalue()
+    assert not stream.getvalue().startswith("{")

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import asyncio
+import time
+
+from bot.command import ListKeys, Lookup
+from bot.coveo import CoveoClient, TokenSource
+from bot.lookup import Failed, Found, KeyDirectory, Listing, NotFound, run
+from bot.settings import Secret
+from tests.conftest import new_org
+from tests.fakes.coveo import GOOD_TOKEN, FakeCoveo, Fault, api_key
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def directory(fake: FakeCoveo, ttl: float = 60, **kwargs: object) -> KeyDirectory:
+    return KeyDirectory(CoveoClient(fake.url, TokenSource(Secret(GOOD_TOKEN))), ttl, **kwargs)  # type: ignore[arg-type]
+
+
+def deadline() -> float:
+    return time.monotonic() + 5
+
+
+async def test_concurrent_askers_share_one_call(fake_coveo: FakeCoveo) -> None:
+    org = new_org()
+    fake_coveo.add_org(org, [api_key("a")])
+    fake_coveo.faults[org].append(Fault(status=503, delay=0.2))
+    keys = directory(fake_coveo)
+    results = await asyncio.gather(*(keys.keys(org, deadline=deadline()) for _ in range(50)))
+    await keys.coveo.aclose()
+    assert all(len(found) == 1 for found, _ in results)
+    assert keys.calls == 1 and fake_coveo.calls(org) == 2  # one fetch: the 503 and its retry
+
+
+async def test_ttl_and_lru(fake_coveo: FakeCoveo) -> None:
+    clock = Clock()
+    orgs = [new_org() for _ in range(3)]
+    for org in orgs:
+        fake_coveo.add_org(org, [api_key("a")])
+    keys = directory(fake_coveo, ttl=60, max_orgs=2, clock=clock)
+    assert (await keys.keys(orgs[0], deadline=deadline()))[1] is False
+    assert (await keys.keys(orgs[0], deadline=deadline()))[1] is True
+    clock.now = 61
+    assert (await keys.keys(orgs[0], deadline=deadline()))[1] is False  # expired
+    await keys.keys(orgs[1], deadline=deadline())
+    await keys.keys(orgs[2], deadline=deadline())  # evicts orgs[0], the least recently used
+    assert (await keys.keys(orgs[0], deadline=deadline()))[1] is False
+    await keys.coveo.aclose()
+
+
+async def test_run_outcomes(fake_coveo: FakeCoveo) -> None:
+    org = new_org()
+    fake_coveo.add_org(org, [api_key("alpha"), api_key("beta")])
+    keys = directory(fake_coveo)
+    assert isinstance(await run(Lookup(org, "alpha"), keys, deadline=deadline(), region="us"), Found)
+    assert isinstance(await run(Lookup(org, "gamma"), keys, deadline=deadline(), region="us"), NotFound)
+    listing = await run(ListKeys(org), keys, deadline=deadline(), region="us")
+    assert isinstance(listing, Listing) and len(listing.keys) == 2
+    failed = await run(Lookup(new_org(), "x"), keys, deadline=deadline(), region="eu")
+    assert isinstance(failed, Failed) and failed.region == "eu"
+    await keys.coveo.aclose()
