@@ -29,6 +29,17 @@ from bot.services import Services
 log = logging.getLogger(__name__)
 
 
+class _DropTokenUnusedWarning(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment by itself and then warns that our client
+    (which hands out that same token through `authorize`) wins; the warning only confuses admins."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+logging.getLogger("slack_bolt.AsyncApp").addFilter(_DropTokenUnusedWarning())
+
+
 def build_app(services: Services) -> AsyncApp:
     # Bolt passes arguments by name, and a bound method's `self` confuses it: use a plain function.
     async def authorize(

@@ -99,9 +99,12 @@ def setup(level: str, fmt: str, secrets: Iterable[str], stream: TextIO | None = 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    # Library chatter at DEBUG includes request bodies; keep it at INFO or above.
-    for noisy in ("slack_bolt", "slack_sdk", "httpx", "httpcore", "aiohttp.access"):
+    # Library chatter at DEBUG includes request bodies; keep it at INFO or above. httpx logs
+    # every request at INFO, which the audit line already covers.
+    for noisy in ("slack_bolt", "slack_sdk", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(level)))
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     return redactor
 
 

@@ -287,21 +287,18 @@ def _boolean(env: Mapping[str, str], name: str, problems: list[str]) -> bool:
 
 
 def _integer(text: str, name: str, low: int, high: int, problems: list[str]) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        problems.append(f"{name} must be a whole number (got {text!r}).")
-        return low
-    if not low <= value <= high:
-        problems.append(f"{name} must be between {low} and {high} (got {value}).")
-    return value
+    return int(_bounded(text, name, low, high, problems, whole=True))
 
 
 def _number(text: str, name: str, low: float, high: float, problems: list[str]) -> float:
+    return _bounded(text, name, low, high, problems, whole=False)
+
+
+def _bounded(text: str, name: str, low: float, high: float, problems: list[str], *, whole: bool) -> float:
     try:
-        value = float(text)
+        value = int(text) if whole else float(text)
     except ValueError:
-        problems.append(f"{name} must be a number (got {text!r}).")
+        problems.append(f"{name} must be a {'whole ' if whole else ''}number (got {text!r}).")
         return low
     if not low <= value <= high:
         problems.append(f"{name} must be between {low:g} and {high:g} (got {value:g}).")
