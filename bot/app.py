@@ -173,6 +173,8 @@ async def _run(command: ListKeys | Lookup, services: Services, started: float) -
 
 
 def _audit_result(audit: dict[str, Any], result: lookup.Result) -> None:
+    if not isinstance(result, lookup.Failed):
+        audit["coveo_request_id"] = result.request_id
     if isinstance(result, lookup.Found):
         audit["outcome"] = "found" if len(result.keys) == 1 else "several"
         audit["key_ids"] = [k.id for k in result.keys]

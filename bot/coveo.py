@@ -94,6 +94,14 @@ class BadResponse(CoveoError): ...
 
 
 @dataclass(frozen=True)
+class KeyList:
+    """An organisation's API keys, with the id Coveo gave the request that listed them."""
+
+    keys: list[ApiKey]
+    request_id: str | None
+
+
+@dataclass(frozen=True)
 class Organization:
     id: str
     display_name: str
@@ -139,19 +147,21 @@ class CoveoClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def list_api_keys(self, org_id: str, *, deadline: float) -> list[ApiKey]:
+    async def list_api_keys(self, org_id: str, *, deadline: float) -> KeyList:
         """All API keys of `org_id`. `deadline` is a `time.monotonic()` instant."""
         if not ORG_ID.match(org_id):
             raise ValueError("not a Coveo organization id")
         url = f"{self.base_url}/rest/organizations/{quote(org_id, safe='')}/apikeys"
-        data = await self._get_json(url, deadline)
+        data, request_id = await self._get_json(url, deadline)
         if not isinstance(data, list):
-            raise BadResponse(f"expected a JSON array of API keys, got {type(data).__name__}")
-        return parse_api_keys(data)
+            raise BadResponse(
+                f"expected a JSON array of API keys, got {type(data).__name__}", request_id=request_id
+            )
+        return KeyList(parse_api_keys(data), request_id)
 
     async def list_organizations(self, *, deadline: float) -> list[Organization]:
         """The organisations the token can see (for "did you mean" and `python -m bot check`)."""
-        data = await self._get_json(f"{self.base_url}/rest/organizations", deadline)
+        data, _ = await self._get_json(f"{self.base_url}/rest/organizations", deadline)
         # A bare array without query parameters; {items, totalEntries, totalPages} with them.
         items = data.get("items") if isinstance(data, dict) else data
         if not isinstance(items, list):
@@ -163,7 +173,8 @@ class CoveoClient:
                 organizations.append(Organization(item["id"], name if isinstance(name, str) else ""))
         return organizations
 
-    async def _get_json(self, url: str, deadline: float) -> Any:
+    async def _get_json(self, url: str, deadline: float) -> tuple[Any, str | None]:
+        """The decoded JSON body and Coveo's request id."""
         attempt = 0
         token_reloaded = False
         while True:
@@ -184,7 +195,7 @@ class CoveoClient:
             else:
                 self.last_answer_at = time.time()
                 if response.is_success:
-                    return _decode_json(response)
+                    return _decode_json(response), response.headers.get("x-request-id")
                 error = _error_from(response)
                 if isinstance(error, TokenRejected) and not token_reloaded and self.tokens.reload():
                     token_reloaded = True

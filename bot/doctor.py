@@ -65,8 +65,8 @@ async def _check_coveo(settings: Settings, org: str | None) -> Finding:
     deadline = time.monotonic() + CHECK_DEADLINE
     try:
         if org:
-            keys = await coveo.list_api_keys(org, deadline=deadline)
-            return Finding(True, f"Coveo: the token can list the {len(keys)} API keys of {org}.")
+            listed = await coveo.list_api_keys(org, deadline=deadline)
+            return Finding(True, f"Coveo: the token can list the {len(listed.keys)} API keys of {org}.")
         orgs = await coveo.list_organizations(deadline=deadline)
         return Finding(
             True,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from bot.apikey import ApiKey
 from bot.command import ListKeys, Lookup
-from bot.coveo import CoveoClient, CoveoError, Organization, OrganizationNotFound
+from bot.coveo import CoveoClient, CoveoError, KeyList, Organization, OrganizationNotFound
 from bot.matching import Hits, closest, find
 from bot.text import fold, trigrams
 
@@ -24,6 +24,7 @@ class Found:
     query: str
     keys: list[ApiKey]
     how: str
+    request_id: str | None = None  # Coveo's id for the call that listed the keys
 
 
 @dataclass(frozen=True)
@@ -32,12 +33,14 @@ class NotFound:
     query: str
     suggestions: list[str]
     total: int
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
 class Listing:
     org: str
     keys: list[ApiKey]
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ ORG_LIST_TTL = 300.0  # the organisations a token sees change rarely
 
 @dataclass
 class _Entry:
-    keys: list[ApiKey]
+    listed: KeyList
     fetched_at: float
 
 
@@ -69,15 +72,17 @@ class KeyDirectory:
         ttl: float,
         *,
         max_orgs: int = 64,
+        max_keys: int = 50_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.coveo = coveo
         self.ttl = ttl
         self.max_orgs = max_orgs
+        self.max_keys = max_keys  # bounds memory: big orgs hold tens of thousands of keys
         self.clock = clock
         self.calls = 0  # Coveo calls made, for the benchmark and tests
         self._cache: OrderedDict[str, _Entry] = OrderedDict()
-        self._in_flight: dict[str, asyncio.Task[list[ApiKey]]] = {}
+        self._in_flight: dict[str, asyncio.Task[KeyList]] = {}
         self._orgs: tuple[list[Organization], float] | None = None
 
     async def similar_orgs(self, org: str, *, deadline: float) -> list[Organization]:
@@ -93,12 +98,12 @@ class KeyDirectory:
         ids = closest(fold(org), candidates, limit=10)
         return [orgs[i] for i in dict.fromkeys(ids)][:3]
 
-    async def keys(self, org: str, *, deadline: float, fresh: bool = False) -> tuple[list[ApiKey], bool]:
+    async def keys(self, org: str, *, deadline: float, fresh: bool = False) -> tuple[KeyList, bool]:
         """The org's keys and whether they came from the cache."""
         entry = self._cache.get(org)
         if entry and not fresh and self.clock() - entry.fetched_at < self.ttl:
             self._cache.move_to_end(org)
-            return entry.keys, True
+            return entry.listed, True
         task = self._in_flight.get(org)
         if task is None:
             task = asyncio.create_task(self._fetch(org, deadline))
@@ -107,33 +112,36 @@ class KeyDirectory:
         # shield: one asker giving up must not cancel the call the others wait for.
         return await asyncio.shield(task), False
 
-    def _forget(self, org: str, task: asyncio.Task[list[ApiKey]]) -> None:
+    def _forget(self, org: str, task: asyncio.Task[KeyList]) -> None:
         self._in_flight.pop(org, None)
         # Every asker may have given up; reading the outcome keeps asyncio from warning about it.
         if not task.cancelled():
             task.exception()
 
-    async def _fetch(self, org: str, deadline: float) -> list[ApiKey]:
+    async def _fetch(self, org: str, deadline: float) -> KeyList:
         self.calls += 1
-        keys = await self.coveo.list_api_keys(org, deadline=deadline)
+        listed = await self.coveo.list_api_keys(org, deadline=deadline)
         if self.ttl > 0:
-            self._cache[org] = _Entry(keys, self.clock())
+            self._cache[org] = _Entry(listed, self.clock())
             self._cache.move_to_end(org)
-            while len(self._cache) > self.max_orgs:
+            while len(self._cache) > 1 and (
+                len(self._cache) > self.max_orgs
+                or sum(len(e.listed.keys) for e in self._cache.values()) > self.max_keys
+            ):
                 self._cache.popitem(last=False)
-        return keys
+        return listed
 
 
 async def run(command: ListKeys | Lookup, directory: KeyDirectory, *, deadline: float, region: str) -> Result:
     try:
-        keys, cached = await directory.keys(command.org, deadline=deadline)
+        listed, cached = await directory.keys(command.org, deadline=deadline)
         if isinstance(command, ListKeys):
-            return Listing(command.org, keys)
-        result = find(keys, command.name)
+            return Listing(command.org, listed.keys, listed.request_id)
+        result = find(listed.keys, command.name)
         if not isinstance(result, Hits) and cached:
             # The key may have been created since the list was cached: look once more.
-            keys, _ = await directory.keys(command.org, deadline=deadline, fresh=True)
-            result = find(keys, command.name)
+            listed, _ = await directory.keys(command.org, deadline=deadline, fresh=True)
+            result = find(listed.keys, command.name)
     except OrganizationNotFound as error:
         return Failed(
             command.org, error, region, await directory.similar_orgs(command.org, deadline=deadline)
@@ -141,5 +149,5 @@ async def run(command: ListKeys | Lookup, directory: KeyDirectory, *, deadline: 
     except CoveoError as error:
         return Failed(command.org, error, region)
     if isinstance(result, Hits):
-        return Found(command.org, command.name, result.keys, result.how)
-    return NotFound(command.org, command.name, result.suggestions, len(keys))
+        return Found(command.org, command.name, result.keys, result.how, listed.request_id)
+    return NotFound(command.org, command.name, result.suggestions, len(listed.keys), listed.request_id)

@@ -128,8 +128,10 @@ async def healthz(request: web.Request) -> web.Response:
     socket = request.app.get(SOCKET)
     if socket is not None:
         extra["socket_connected"] = await socket.is_connected()  # type: ignore[attr-defined]
+    # 503 while draining, so a load balancer stops sending new commands here.
     return web.json_response(
-        extra
+        status=200 if services.accepting else 503,
+        data=extra
         | {
             "status": "ok" if services.accepting else "stopping",
             "mode": "socket" if services.settings.socket_mode else "http",
@@ -137,7 +139,7 @@ async def healthz(request: web.Request) -> web.Response:
             "coveo_last_answer": datetime.fromtimestamp(last, UTC).isoformat() if last else None,
             "in_flight": services.inflight.count,
             "uptime_seconds": round(time.time() - request.app[STARTED], 1),
-        }
+        },
     )
 
 

@@ -38,9 +38,10 @@ async def test_lists_keys_with_the_bearer_token(fake_coveo: FakeCoveo) -> None:
     org = new_org()
     fake_coveo.add_org(org, [api_key("a"), api_key("b")])
     coveo = client(fake_coveo)
-    keys = await coveo.list_api_keys(org, deadline=soon())
+    listed = await coveo.list_api_keys(org, deadline=soon())
     await coveo.aclose()
-    assert [k.display_name for k in keys] == ["a", "b"]
+    assert [k.display_name for k in listed.keys] == ["a", "b"]
+    assert listed.request_id and listed.request_id.startswith("req-")
     assert fake_coveo.requests[-1]["authorization"] == f"Bearer {GOOD_TOKEN}"
     assert coveo.last_answer_at is not None
 
@@ -86,9 +87,9 @@ async def test_429_honours_retry_after_then_succeeds(fake_coveo: FakeCoveo) -> N
     fake_coveo.faults[org].append(Fault(status=429, headers={"Retry-After": "1"}))
     coveo = client(fake_coveo)
     started = time.monotonic()
-    keys = await coveo.list_api_keys(org, deadline=soon())
+    listed = await coveo.list_api_keys(org, deadline=soon())
     await coveo.aclose()
-    assert len(keys) == 1
+    assert len(listed.keys) == 1
     assert time.monotonic() - started >= 0.95
     assert fake_coveo.calls(org) == 2
 
@@ -98,7 +99,7 @@ async def test_429_without_retry_after_backs_off_and_retries(fake_coveo: FakeCov
     fake_coveo.add_org(org, [api_key("a")])
     fake_coveo.faults[org].extend([Fault(status=429), Fault(status=429)])
     coveo = client(fake_coveo)
-    assert len(await coveo.list_api_keys(org, deadline=soon())) == 1
+    assert len((await coveo.list_api_keys(org, deadline=soon())).keys) == 1
     await coveo.aclose()
     assert fake_coveo.calls(org) == 3
 
@@ -121,7 +122,7 @@ async def test_gateway_errors_are_retried(fake_coveo: FakeCoveo, status: int) ->
     fake_coveo.add_org(org, [api_key("a")])
     fake_coveo.faults[org].append(Fault(status=status))
     coveo = client(fake_coveo)
-    assert len(await coveo.list_api_keys(org, deadline=soon())) == 1
+    assert len((await coveo.list_api_keys(org, deadline=soon())).keys) == 1
     await coveo.aclose()
     assert fake_coveo.calls(org) == 2
 
@@ -188,9 +189,9 @@ async def test_rotated_token_file_is_reread_on_401(fake_coveo: FakeCoveo, tmp_pa
     token_file.write_text("old-expired-token\n")
     coveo = client(fake_coveo, "old-expired-token", token_file)
     token_file.write_text(GOOD_TOKEN + "\n")  # an admin rotates the token
-    keys = await coveo.list_api_keys(org, deadline=soon())
+    listed = await coveo.list_api_keys(org, deadline=soon())
     await coveo.aclose()
-    assert len(keys) == 1
+    assert len(listed.keys) == 1
     assert fake_coveo.requests[-1]["authorization"] == f"Bearer {GOOD_TOKEN}"
 
 

@@ -34,7 +34,7 @@ async def test_concurrent_askers_share_one_call(fake_coveo: FakeCoveo) -> None:
     keys = directory(fake_coveo)
     results = await asyncio.gather(*(keys.keys(org, deadline=deadline()) for _ in range(50)))
     await keys.coveo.aclose()
-    assert all(len(found) == 1 for found, _ in results)
+    assert all(len(found.keys) == 1 for found, _ in results)
     assert keys.calls == 1 and fake_coveo.calls(org) == 2  # one fetch: the 503 and its retry
 
 
@@ -62,6 +62,21 @@ async def test_run_outcomes(fake_coveo: FakeCoveo) -> None:
     assert isinstance(await run(Lookup(org, "gamma"), keys, deadline=deadline(), region="us"), NotFound)
     listing = await run(ListKeys(org), keys, deadline=deadline(), region="us")
     assert isinstance(listing, Listing) and len(listing.keys) == 2
+    found = await run(Lookup(org, "alpha"), keys, deadline=deadline(), region="us")
+    assert isinstance(found, Found) and found.request_id and found.request_id.startswith("req-")
     failed = await run(Lookup(new_org(), "x"), keys, deadline=deadline(), region="eu")
     assert isinstance(failed, Failed) and failed.region == "eu"
+    await keys.coveo.aclose()
+
+
+async def test_the_cache_is_bounded_by_keys_as_well_as_orgs(fake_coveo: FakeCoveo) -> None:
+    big, small = new_org(), new_org()
+    fake_coveo.add_org(big, [api_key(f"k{i}") for i in range(30)])
+    fake_coveo.add_org(small, [api_key("s")])
+    keys = directory(fake_coveo, max_keys=20)
+    await keys.keys(big, deadline=deadline())
+    assert (await keys.keys(big, deadline=deadline()))[1] is True  # the newest list always stays
+    await keys.keys(small, deadline=deadline())
+    assert (await keys.keys(small, deadline=deadline()))[1] is True
+    assert (await keys.keys(big, deadline=deadline()))[1] is False  # evicted to stay under 20 keys
     await keys.coveo.aclose()

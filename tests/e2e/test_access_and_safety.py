@@ -86,6 +86,7 @@ def test_audit_line_per_command(bot: BotProcess, fake_coveo: FakeCoveo) -> None:
         found["user_id"] == "U0ALLOWED" and found["team_id"] == "T0001" and found["channel_id"] == "C0SUPPORT"
     )
     assert found["query"] == "audited" and found["latency_ms"] >= 0 and found["time"]
+    assert found["coveo_request_id"].startswith("req-")
     assert any(line.get("outcome") == "none" for line in lines)
     assert any(line.get("outcome") == "denied" for line in lines)
 
