@@ -246,10 +246,11 @@ def _listing(outcome: Listing) -> Reply:
         shown += 1
     if chunk:
         blocks.append(_section("\n".join(chunk)))
-    note = "⛔ marks disabled keys."
+    note = "⛔ marks disabled keys." if any(k.disabled for k in keys[:shown]) else ""
     if shown < total:
         note = f"Showing {shown} of {total}, by name. Add a name to narrow it down. " + note
-    blocks.append(_context(note))
+    if note:
+        blocks.append(_context(note))
     return _reply(title, blocks)
 
 

@@ -77,3 +77,11 @@ def test_no_hit_suggests_close_names() -> None:
 
 def test_blank_name_matches_nothing() -> None:
     assert find(keys({"displayName": "a"}), "\u200b") == NoHit([])
+
+
+def test_suggestions_for_a_partly_remembered_name() -> None:
+    data = keys(
+        {"displayName": "Push source key"}, {"displayName": "Analytics reader"}, {"displayName": "Search UI"}
+    )
+    assert find(data, "pusher") == NoHit(["Push source key"])
+    assert find(data, "zzzz") == NoHit([])
