@@ -50,6 +50,7 @@ def test_socket_mode_answers_over_the_socket(start_bot, fake_coveo: FakeCoveo, f
     assert fake_slack.envelope_replies[envelope]["payload"]["text"].startswith("Looking up")
     # HTTP Slack events are not accepted in Socket Mode (there is no signing secret).
     assert bot.client.post(f"{bot.url}/slack/events", content=body).status_code == 404
+    assert bot.stop() == 0  # SIGTERM: disconnect, drain, exit cleanly
 
 
 def test_empty_environment_names_what_is_missing(tmp_path) -> None:
