@@ -25,8 +25,10 @@ from bot.command import Help, Invalid, ListKeys, Lookup, parse
 from bot.logs import AUDIT
 from bot.replies import Denied, Limited, Outcome, Unexpected, Working, render
 from bot.services import Services
+from bot.text import shorten
 
 log = logging.getLogger(__name__)
+AUDIT_QUERY_LIMIT = 300  # names are free text; a pasted novel should not become a 4 KB log line
 
 
 class _DropTokenUnusedWarning(logging.Filter):
@@ -88,7 +90,7 @@ async def handle_command(body: dict[str, Any], ack: AsyncAck, services: Services
                 await run.answer(command, outcome="help" if isinstance(command, Help) else "invalid")
                 return
             name = command.name if isinstance(command, Lookup) else None
-            run.audit.update(org=command.org, query=name)
+            run.audit.update(org=command.org, query=shorten(name, AUDIT_QUERY_LIMIT) if name else None)
             wait = services.limiter.retry_in(user)
             if wait is not None:
                 await run.answer(Limited(wait), outcome="limited")

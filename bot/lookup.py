@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from bot.apikey import ApiKey
 from bot.command import ListKeys, Lookup
-from bot.coveo import CoveoClient, CoveoError, KeyList, Organization, OrganizationNotFound
+from bot.coveo import CoveoClient, CoveoError, KeyList, NotAllowed, Organization, OrganizationNotFound
 from bot.matching import Hits, closest, find
 from bot.text import fold, trigrams
 
@@ -92,7 +92,7 @@ class KeyDirectory:
                 self._orgs = (await self.coveo.list_organizations(deadline=deadline), self.clock())
             except CoveoError:
                 return []
-        orgs = {o.id: o for o in self._orgs[0]}
+        orgs = {o.id: o for o in self._orgs[0] if o.id != org}
         candidates = [(trigrams(o.id), o.id, o.id) for o in orgs.values()]
         candidates += [(trigrams(fold(o.display_name)), fold(o.display_name), o.id) for o in orgs.values()]
         ids = closest(fold(org), candidates, limit=10)
@@ -142,7 +142,8 @@ async def run(command: ListKeys | Lookup, directory: KeyDirectory, *, deadline: 
             # The key may have been created since the list was cached: look once more.
             listed, _ = await directory.keys(command.org, deadline=deadline, fresh=True)
             result = find(listed.keys, command.name)
-    except OrganizationNotFound as error:
+    except (OrganizationNotFound, NotAllowed) as error:
+        # Coveo may answer 403 for an org the token cannot see, existing or not: suggest either way.
         return Failed(
             command.org, error, region, await directory.similar_orgs(command.org, deadline=deadline)
         )

@@ -80,3 +80,17 @@ async def test_the_cache_is_bounded_by_keys_as_well_as_orgs(fake_coveo: FakeCove
     assert (await keys.keys(small, deadline=deadline()))[1] is True
     assert (await keys.keys(big, deadline=deadline()))[1] is False  # evicted to stay under 20 keys
     await keys.coveo.aclose()
+
+
+async def test_forbidden_org_suggests_others_but_not_itself(fake_coveo: FakeCoveo) -> None:
+    org = "forbidden" + new_org()[3:12]
+    twin = org[:-1] + ("a" if org[-1] != "a" else "b")
+    fake_coveo.add_org(org, [])
+    fake_coveo.add_org(twin, [])
+    fake_coveo.faults[org].append(Fault(status=403))
+    keys = directory(fake_coveo)
+    failed = await run(Lookup(org, "x"), keys, deadline=deadline(), region="us")
+    await keys.coveo.aclose()
+    assert isinstance(failed, Failed)
+    ids = [o.id for o in failed.similar_orgs]
+    assert twin in ids and org not in ids
