@@ -11,7 +11,7 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from bot.app import build_app
-from bot.server import SERVICES, SHUTDOWN_GRACE, SOCKET, STARTED, healthz, warm_up
+from bot.server import SERVICES, SHUTDOWN_GRACE, SOCKET, STARTED, freeze_startup_objects, healthz, warm_up
 from bot.services import Services
 from bot.settings import Settings
 
@@ -24,6 +24,7 @@ async def run_socket_mode(settings: Settings) -> None:
     app = build_app(services)
     await warm_up(services)
     services.access.start()
+    freeze_startup_objects()
     handler = AsyncSocketModeHandler(app, settings.slack_app_token.reveal(), web_client=services.slack_client)
     health = await _start_health_server(settings, services, handler) if settings.port_given else None
 

@@ -37,6 +37,7 @@ from tests.fakes.coveo import FakeCoveo, api_key  # noqa: E402
 from tests.fakes.slack import FakeSlack  # noqa: E402
 
 WANTED = "wanted key"
+MIN_ROUNDS = 5  # one burst is too few samples for a p99: the 2nd-slowest of 200 is noise
 
 
 def serve_fakes(conn: Connection, latency: float, keys_per_org: int) -> None:
@@ -131,6 +132,22 @@ async def burst(
     return [ack for _, _, ack in sent], finals, busy
 
 
+async def floor_acks(fakes: Fakes, client: aiohttp.ClientSession, n: int, rounds: int) -> list[float]:
+    """Ack latencies of a server doing nothing: what the load generator and loopback cost alone."""
+    body = "x" * 600  # about the size of a slash command
+
+    async def one() -> float:
+        started = time.monotonic()
+        async with client.post(f"{fakes.remote.slack_url}/floor", data=body) as response:
+            await response.read()
+        return (time.monotonic() - started) * 1000
+
+    latencies: list[float] = []
+    for _ in range(rounds):
+        latencies += await asyncio.gather(*(one() for _ in range(n)))
+    return latencies
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -158,14 +175,15 @@ async def load(args: argparse.Namespace) -> list[str]:
         # aiohttp rather than httpx: the load generator shares the machine and must stay light.
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as client:
             fakes.ask("add_org", "warmup")
-            await burst(bot, fakes, client, "warmup", 5)  # first-use costs (imports, connections)
+            # First-use costs (lazy imports, connection pools) are paid here, not in the table.
+            await burst(bot, fakes, client, "warmup", max(args.concurrency))
             for concurrency in args.concurrency:
                 acks: list[float] = []
                 finals: list[float] = []
                 calls = commands = 0
                 busy = 0.0  # time from first command to last answer, summed over rounds
                 cpu_before = cpu_seconds(pid)
-                for r in range(max(1, args.commands // concurrency)):
+                for r in range(max(MIN_ROUNDS, args.commands // concurrency)):
                     org = f"bench{concurrency}x{r}"  # a fresh org per round: every round pays one Coveo call
                     fakes.ask("add_org", org)
                     a, f, seconds = await burst(bot, fakes, client, org, concurrency)
@@ -191,6 +209,17 @@ async def load(args: argparse.Namespace) -> list[str]:
                 f"| {pct(f, 50):.1f} / {pct(f, 99):.1f} | n/a | n/a "
                 f"| {(fakes.ask('calls', org) - before) / len(a):.3f} | |"
             )
+            rows += [
+                "",
+                "Measurement floor: the same bursts against a bare aiohttp server that only answers:",
+                "",
+            ]
+            rows += ["| concurrency | ack p50 / p99 (ms) |", "|---:|---:|"]
+            for concurrency in args.concurrency:
+                floor = await floor_acks(
+                    fakes, client, concurrency, max(MIN_ROUNDS, args.commands // concurrency)
+                )
+                rows.append(f"| {concurrency} | {pct(floor, 50):.1f} / {pct(floor, 99):.1f} |")
         rss = peak_rss_mb(pid)
     finally:
         bot.stop()
@@ -244,7 +273,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--coveo-latency", type=float, default=100.0, help="fake Coveo latency in ms")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 10, 50, 200])
-    parser.add_argument("--commands", type=int, default=200, help="commands per concurrency level")
+    parser.add_argument(
+        "--commands", type=int, default=200, help="commands per concurrency level (at least 5 rounds)"
+    )
     parser.add_argument(
         "--keys", type=int, default=200, help="API keys per fake organisation (plus the wanted one)"
     )

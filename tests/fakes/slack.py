@@ -31,6 +31,8 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._web_api)
         app.router.add_post("/response/{id}", self._response)
         app.router.add_get("/socket", self._socket)
+        # For the benchmark: a bare server answering like an ack, to show what the load alone costs.
+        app.router.add_post("/floor", self._floor)
         self.sockets: list[web.WebSocketResponse] = []
         self.envelope_replies: dict[str, dict[str, Any]] = {}
         self.server = BackgroundServer(app)
@@ -90,6 +92,10 @@ class FakeSlack:
                 return web.json_response({"ok": False, "error": "no_such_subteam"})
             return web.json_response({"ok": True, "users": self.usergroups[group]})
         return web.json_response({"ok": False, "error": "unknown_method"})
+
+    async def _floor(self, request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response({"response_type": "ephemeral", "text": "Looking up…"})
 
     async def _response(self, request: web.Request) -> web.Response:
         with self._lock:
