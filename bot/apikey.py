@@ -70,7 +70,7 @@ class ApiKey:
     @property
     def privileges(self) -> list[Privilege]:
         value = self.raw.get("privileges")
-        if not isinstance(value, list):
+        if not isinstance(value, tuple):
             return []
         return [
             Privilege(
@@ -150,8 +150,8 @@ def parse_api_keys(items: Sequence[Any]) -> list[ApiKey]:
         key_id = item.get("id")
         if not isinstance(key_id, str) or not key_id:
             continue
-        raw = dict(item)
-        tail = _value_tail(raw.pop("value", None))
+        tail = _value_tail(item.get("value"))
+        raw = {name: _frozen(value) for name, value in item.items() if name != "value"}
         name = _string(raw.get("displayName"))
         description = _string(raw.get("description"))
         keys.append(
@@ -193,7 +193,18 @@ def _string(value: Any) -> str:
 
 
 def _count(value: Any) -> int:
-    return len(value) if isinstance(value, list) else 0
+    return len(value) if isinstance(value, tuple) else 0
+
+
+def _frozen(value: Any) -> Any:
+    """Lists become tuples. Cached keys then hold no list, and once every container holds only
+    strings and numbers the garbage collector stops tracking it: full collections over a cache
+    of thousands of keys no longer pause the event loop for tens of milliseconds."""
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _frozen(v) for k, v in value.items()}
+    return value
 
 
 def _value_tail(value: Any) -> str:
