@@ -12,9 +12,10 @@ from typing import Any
 
 from bot import lookup
 from bot.command import Help, Invalid, parse
-from bot.coveo import CoveoClient, TokenSource
+from bot.coveo import CoveoClient
 from bot.replies import Reply, render
 from bot.settings import Settings
+from bot.text import unescape_slack
 
 EXIT_FOUND, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_COVEO_ERROR = 0, 1, 2, 3
 
@@ -25,11 +26,7 @@ async def lookup_command(settings: Settings, words: list[str], *, as_json: bool)
     if isinstance(command, Help | Invalid):
         print(plain_text(render(command, now)).replace("/apikeyid", "python -m bot lookup"), file=sys.stderr)
         return EXIT_USAGE
-    assert settings.coveo_access_token is not None  # load_settings guarantees a token
-    coveo = CoveoClient(
-        settings.coveo_platform_url,
-        TokenSource(settings.coveo_access_token, settings.coveo_access_token_file),
-    )
+    coveo = CoveoClient.from_settings(settings)
     try:
         directory = lookup.KeyDirectory(coveo, ttl=0)
         deadline = time.monotonic() + settings.answer_deadline
@@ -82,5 +79,4 @@ def plain_text(reply: Reply) -> str:
         elif block.get("type") == "context":
             parts.extend(element.get("text", "") for element in block["elements"])
     text = "\n\n".join(parts)
-    text = re.sub(r"\*([^*\n]+)\*", r"\1", text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return unescape_slack(re.sub(r"\*([^*\n]+)\*", r"\1", text))

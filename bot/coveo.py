@@ -34,7 +34,7 @@ import httpx
 
 from bot import logs
 from bot.apikey import ApiKey, parse_api_keys
-from bot.settings import Secret
+from bot.settings import Secret, Settings
 
 log = logging.getLogger(__name__)
 
@@ -138,11 +138,20 @@ class TokenSource:
 class CoveoClient:
     """Lists API keys. One instance (and one pooled `httpx.AsyncClient`) per process."""
 
-    def __init__(self, base_url: str, tokens: TokenSource, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, base_url: str, tokens: TokenSource) -> None:
         self.base_url = base_url.rstrip("/")
         self.tokens = tokens
-        self._http = http or new_http_client()
+        self._http = new_http_client()
         self.last_answer_at: float | None = None  # wall-clock time Coveo last answered, for /healthz
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CoveoClient:
+        """The client the settings describe; the token is re-read from its file when there is one."""
+        assert settings.coveo_access_token is not None  # load_settings refuses to start without one
+        return cls(
+            settings.coveo_platform_url,
+            TokenSource(settings.coveo_access_token, settings.coveo_access_token_file),
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()

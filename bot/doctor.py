@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.coveo import CoveoClient, CoveoError, NotAllowed, OrganizationNotFound, TokenRejected, TokenSource
+from bot.coveo import CoveoClient, CoveoError, NotAllowed, OrganizationNotFound, TokenRejected
 from bot.replies import error_text
 from bot.settings import Settings
 
@@ -60,8 +60,7 @@ async def _check_slack(settings: Settings) -> Finding:
 
 
 async def _check_coveo(settings: Settings, org: str | None) -> Finding:
-    assert settings.coveo_access_token is not None
-    coveo = CoveoClient(settings.coveo_platform_url, TokenSource(settings.coveo_access_token))
+    coveo = CoveoClient.from_settings(settings)
     deadline = time.monotonic() + CHECK_DEADLINE
     try:
         if org:

@@ -12,9 +12,9 @@ import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import AccessControl, RateLimiter
-from bot.coveo import CoveoClient, TokenSource
+from bot.coveo import CoveoClient
 from bot.lookup import KeyDirectory
-from bot.settings import Secret, Settings
+from bot.settings import Settings
 from bot.slack import ResponsePoster, SlackAuth
 
 
@@ -84,8 +84,7 @@ class Services:
     @classmethod
     def open(cls, settings: Settings) -> Services:
         """Create the shared clients; call inside the running event loop."""
-        token = settings.coveo_access_token or Secret("")
-        coveo = CoveoClient(settings.coveo_platform_url, TokenSource(token, settings.coveo_access_token_file))
+        coveo = CoveoClient.from_settings(settings)
         bot_token = settings.slack_bot_token.reveal() if settings.slack_bot_token else None
         slack_client = AsyncWebClient(token=bot_token, base_url=settings.slack_api_url)
         session = aiohttp.ClientSession()
