@@ -134,7 +134,13 @@ class CommandRun:
 
     async def finish(self, command: ListKeys | Lookup) -> None:
         try:
-            result = await _run(command, self.services, self.started)
+            settings = self.services.settings
+            result = await lookup.run(
+                command,
+                self.services.directory,
+                deadline=self.started + settings.answer_deadline,
+                region=settings.coveo_region,
+            )
             _audit_result(self.audit, result)
             await self.answer(result)
         except Exception:
@@ -162,16 +168,6 @@ class CommandRun:
             AUDIT.info("command", extra=self.audit)
         except Exception:
             log.exception("could not write the audit line")
-
-
-async def _run(command: ListKeys | Lookup, services: Services, started: float) -> lookup.Result:
-    settings = services.settings
-    return await lookup.run(
-        command,
-        services.directory,
-        deadline=started + settings.answer_deadline,
-        region=settings.coveo_region,
-    )
 
 
 def _audit_result(audit: dict[str, Any], result: lookup.Result) -> None:

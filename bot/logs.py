@@ -84,8 +84,8 @@ class TextFormatter(logging.Formatter):
         return text
 
 
-def setup(level: str, fmt: str, secrets: Iterable[str], stream: TextIO | None = None) -> Redactor:
-    """Configure the root logger once; returns the redactor so late secrets can be added."""
+def setup(level: str, fmt: str, secrets: Iterable[str], stream: TextIO | None = None) -> None:
+    """Configure the root logger once; `add_secret` extends its redaction later."""
     stream = stream or sys.stderr
     if fmt == "auto":
         fmt = "text" if stream.isatty() else "json"
@@ -105,7 +105,6 @@ def setup(level: str, fmt: str, secrets: Iterable[str], stream: TextIO | None = 
         logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(level)))
     for chatty in ("httpx", "httpcore"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    return redactor
 
 
 def add_secret(secret: str) -> None:

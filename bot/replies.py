@@ -177,7 +177,7 @@ def _found(outcome: Found, now: datetime) -> Reply:
     asked = escape_mrkdwn(shorten(outcome.query, QUERY_ECHO))
     if count == 1:
         key = outcome.keys[0]
-        title = f"API key {code(key.id)} is “{escape_mrkdwn(shorten(key.display_name or '(no name)', 150))}”"
+        title = f"API key {code(key.id)} is “{_name(key, 150)}”"
     else:
         title = f"{count} API keys match “{asked}” in {code(outcome.org)}"
     blocks: list[Block] = []
@@ -201,9 +201,8 @@ def _found(outcome: Found, now: datetime) -> Reply:
 
 
 def _key_section(key: ApiKey, now: datetime) -> SectionBlock:
-    name = escape_mrkdwn(shorten(key.display_name or "(no name)", 150))
     flags = warnings(key, now)
-    head = f"*{name}*" + (f"   {' · '.join(flags)}" if flags else "")
+    head = f"*{_name(key, 150)}*" + (f"   {' · '.join(flags)}" if flags else "")
     text = "\n".join([head, f"*apiKeyId:* {code(key.id)}", *key_facts(key, now)])
     return _section(text)
 
@@ -233,7 +232,7 @@ def _listing(outcome: Listing) -> Reply:
     size = 0
     shown = 0
     for key in keys[:MAX_LISTED]:
-        line = f"{code(key.id)}  {escape_mrkdwn(shorten(key.display_name or '(no name)', 100))}"
+        line = f"{code(key.id)}  {_name(key, 100)}"
         if key.disabled:
             line += " ⛔"
         if size + len(line) + 1 > SECTION_LIMIT - 100:
@@ -326,6 +325,10 @@ def _ago(moment: datetime, now: datetime) -> str:
             span = f"{n} {unit}{'s' if n != 1 else ''}"
             return f"in {span}" if future else f"{span} ago"
     return "just now"
+
+
+def _name(key: ApiKey, limit: int) -> str:
+    return escape_mrkdwn(shorten(key.display_name or "(no name)", limit))
 
 
 def _section(text: str) -> SectionBlock:
