@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from bot.coveo import ORG_ID
-from bot.text import escape_mrkdwn, shorten, unescape_slack
+from bot.text import code, inert, shorten, unescape_slack
 
 HELP_WORDS = frozenset({"help", "-h", "--help", "?", "usage"})
 # Pairs of quotes people (and their keyboards' smart punctuation) wrap names in.
@@ -107,9 +107,9 @@ def _org_from_url(url: str) -> str | None:
 
 
 def _bad_org_reason(token: str) -> str:
-    shown = escape_mrkdwn(shorten(token, 60))
+    shown = inert(shorten(token, 60))
     if ORG_ID.match(token.lower()):
-        return f"Organization ids are lowercase: did you mean `{escape_mrkdwn(token.lower())}`? {ORG_SHAPE}"
+        return f"Organization ids are lowercase: did you mean {code(token.lower())}? {ORG_SHAPE}"
     if token.startswith(("http://", "https://", "<http")):
         return f"I could not find an organization id in that link ({shown}). {ORG_SHAPE}"
     return f"“{shown}” is not a Coveo organization id. {ORG_SHAPE}"

@@ -1,7 +1,8 @@
 """Every outcome of a command, as the Block Kit message the user sees.
 
 This is the one place where errors become user text. Anything from a user or from
-Coveo goes through `escape_mrkdwn` or `code` before it reaches mrkdwn, and every
+Coveo goes through `inert` or `code` before it reaches mrkdwn (so it can never form a line,
+emphasis, code span, link or mention of its own), and every
 message stays inside Slack's limits (50 blocks, 3,000 characters a section).
 """
 
@@ -33,7 +34,7 @@ from bot.coveo import (
 )
 from bot.lookup import Failed, Found, Listing, NotFound
 from bot.matching import BY_ID, BY_VALUE_TAIL, EXACT_NAME
-from bot.text import code, escape_mrkdwn, shorten
+from bot.text import code, inert, shorten
 
 MAX_BLOCKS = 50
 SECTION_LIMIT = 3000
@@ -104,7 +105,7 @@ def render(outcome: Outcome, now: datetime) -> Reply:
                 [_section(reason), _context("Type `/apikeyid help` for usage.")],
             )
         case Working(org=org, query=query):
-            what = f"“{escape_mrkdwn(shorten(query, QUERY_ECHO))}”" if query else "every API key"
+            what = f"“{inert(shorten(query, QUERY_ECHO))}”" if query else "every API key"
             return _reply(f"Looking up {what} in {code(org)}…", [])
         case Found():
             return _found(outcome, now)
@@ -133,7 +134,7 @@ def key_facts(key: ApiKey, now: datetime) -> list[str]:
     status = key.status or ("ENABLED" if key.enabled else "DISABLED" if key.enabled is False else "unknown")
     enabled = {True: "yes", False: "no", None: "unknown"}[key.enabled]
     lines = [
-        f"*Status:* {escape_mrkdwn(status)} · *Enabled:* {enabled}",
+        f"*Status:* {inert(status)} · *Enabled:* {enabled}",
         f"*Created:* {_when(key.created, now)} · *Last used:* {_when(key.last_used, now, never='never')}"
         f" · *Expires:* {_when(key.expires, now, never='never')}",
         f"*Privileges:* {privilege_summary(key)}",
@@ -148,7 +149,7 @@ def key_facts(key: ApiKey, now: datetime) -> list[str]:
     if restrictions:
         lines.append("*Also:* " + ", ".join(restrictions))
     if key.description:
-        lines.append(f"*Description:* {escape_mrkdwn(shorten(key.description, 300))}")
+        lines.append(f"*Description:* {inert(shorten(key.description, 300))}")
     return lines
 
 
@@ -166,7 +167,7 @@ def warnings(key: ApiKey, now: datetime) -> list[str]:
 def privilege_summary(key: ApiKey) -> str:
     if not key.privileges:
         return "none"
-    shown = [escape_mrkdwn(p.summary()) for p in key.privileges[:MAX_PRIVILEGES_SHOWN]]
+    shown = [inert(p.summary()) for p in key.privileges[:MAX_PRIVILEGES_SHOWN]]
     more = len(key.privileges) - len(shown)
     text = f"{len(key.privileges)}: " + "; ".join(shown) + (f"; +{more} more" if more else "")
     return shorten(text, 1200)
@@ -174,7 +175,7 @@ def privilege_summary(key: ApiKey) -> str:
 
 def _found(outcome: Found, now: datetime) -> Reply:
     count = len(outcome.keys)
-    asked = escape_mrkdwn(shorten(outcome.query, QUERY_ECHO))
+    asked = inert(shorten(outcome.query, QUERY_ECHO))
     if count == 1:
         key = outcome.keys[0]
         title = f"API key {code(key.id)} is “{_name(key, 150)}”"
@@ -208,16 +209,14 @@ def _key_section(key: ApiKey, now: datetime) -> SectionBlock:
 
 
 def _not_found(outcome: NotFound) -> Reply:
-    asked = escape_mrkdwn(shorten(outcome.query, QUERY_ECHO))
+    asked = inert(shorten(outcome.query, QUERY_ECHO))
     title = f"No API key in {code(outcome.org)} is named “{asked}”."
     lines = [title, f"I looked at all {outcome.total} keys: names, descriptions, ids and value endings."]
     if outcome.suggestions:
         lines.append(
-            "Did you mean: "
-            + ", ".join(f"“{escape_mrkdwn(shorten(s, 80))}”" for s in outcome.suggestions)
-            + "?"
+            "Did you mean: " + ", ".join(f"“{inert(shorten(s, 80))}”" for s in outcome.suggestions) + "?"
         )
-    lines.append(f"`/apikeyid {escape_mrkdwn(outcome.org)}` lists every key.")
+    lines.append(f"`/apikeyid {inert(outcome.org)}` lists every key.")
     return _reply(title, [_section("\n".join(lines))])
 
 
@@ -257,7 +256,7 @@ def _failed(outcome: Failed) -> Reply:
     text = error_text(outcome.error, outcome.org, outcome.region)
     if outcome.similar_orgs:
         names = ", ".join(
-            code(o.id) + (f" ({escape_mrkdwn(shorten(o.display_name, 60))})" if o.display_name else "")
+            code(o.id) + (f" ({inert(shorten(o.display_name, 60))})" if o.display_name else "")
             for o in outcome.similar_orgs
         )
         text += f"\nDid you mean {names}?"
@@ -328,15 +327,16 @@ def _ago(moment: datetime, now: datetime) -> str:
 
 
 def _name(key: ApiKey, limit: int) -> str:
-    return escape_mrkdwn(shorten(key.display_name or "(no name)", limit))
+    return inert(shorten(key.display_name or "(no name)", limit))
 
 
 def _section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=shorten(text, SECTION_LIMIT)))
+    # verbatim: Slack must not turn bare URLs, @here or #channel in Coveo's text into live links.
+    return SectionBlock(text=MarkdownTextObject(text=shorten(text, SECTION_LIMIT), verbatim=True))
 
 
 def _context(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=shorten(text, 2000))])
+    return ContextBlock(elements=[MarkdownTextObject(text=shorten(text, 2000), verbatim=True)])
 
 
 def _reply(text: str, blocks: list[Block]) -> Reply:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from hypothesis import given, settings
@@ -90,3 +91,81 @@ def test_parse_never_raises_and_orgs_are_safe(text: str) -> None:
     command = parse(text)
     if isinstance(command, ListKeys | Lookup):
         assert command.org.isascii() and command.org.isalnum() and command.org == command.org.lower()
+
+
+# Text an attacker who can name keys would try: lines and labels of the bot's own, emphasis,
+# code spans, links, mentions, invisible and right-to-left characters.
+FORGERY_BITS = st.sampled_from(
+    [
+        "\n",
+        "\r\n",
+        "\u2028",
+        "*apiKeyId:* `myorg-FAKE999`",
+        "*Status:* ENABLED",
+        "`",
+        "*",
+        "_",
+        "~",
+        ">",
+        "<",
+        "&",
+        "<@U123>",
+        "@here",
+        "https://evil.example",
+        "\u200b",
+        "\u200d",
+        "\u202e",
+        "\u2067",
+        "\ufeff",
+    ]
+)
+hostile = st.lists(st.one_of(st.text(max_size=20), FORGERY_BITS), max_size=10).map("".join)
+key_ids = st.from_regex(r"\Amyorg-[0-9a-f]{8}\Z")
+BOT_LINE = re.compile(r"^\*(apiKeyId|Status|Created|Privileges|Also|Description):\* ")
+ID_FIELD = re.compile(r"\*apiKeyId:\* `([^`\n]*)`")
+LISTING_LINE = re.compile(r"^`([^`\n]+)`  [^`\n]*$")
+
+
+def mrkdwn_texts(message: dict) -> list[str]:
+    texts = [message["text"]]
+    for block in message.get("blocks", []):
+        if "text" in block:
+            texts.append(block["text"]["text"])
+        texts += [element["text"] for element in block.get("elements", [])]
+    return texts
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    names=st.lists(st.tuples(key_ids, hostile, hostile), min_size=1, max_size=12, unique_by=lambda k: k[0]),
+    pick=st.integers(min_value=0),
+)
+def test_coveo_text_cannot_forge_an_id_line(names: list[tuple[str, str, str]], pick: int) -> None:
+    keys = parse_api_keys([{"id": i, "displayName": n, "description": d} for i, n, d in names])
+    wanted = keys[pick % len(keys)]
+    result = find(keys, wanted.display_name or wanted.id)
+    assert isinstance(result, Hits)
+    message = render(Found("myorg", wanted.display_name, result.keys, result.how), NOW).to_slack()
+    shown = [m for text in mrkdwn_texts(message) for m in ID_FIELD.findall(text)]
+    assert sorted(shown) == sorted(k.id for k in result.keys[:10])
+    for block in message["blocks"]:
+        lines = block.get("text", {}).get("text", "").split("\n")
+        if any(BOT_LINE.match(line) for line in lines):
+            # A key's section: its name on the first line, then only the bot's own labelled lines.
+            assert all(BOT_LINE.match(line) for line in lines[1:]), lines
+
+
+@settings(max_examples=200, deadline=None)
+@given(names=st.lists(st.tuples(key_ids, hostile), min_size=1, max_size=40, unique_by=lambda k: k[0]))
+def test_coveo_text_cannot_pair_a_name_with_another_id_in_a_listing(names: list[tuple[str, str]]) -> None:
+    keys = parse_api_keys([{"id": i, "displayName": n} for i, n in names])
+    message = render(Listing("myorg", keys), NOW).to_slack()
+    listed = []
+    for block in message["blocks"][1:]:
+        if block["type"] != "section":
+            continue
+        for line in block["text"]["text"].split("\n"):
+            match = LISTING_LINE.match(line)
+            assert match, line
+            listed.append(match.group(1))
+    assert sorted(listed) == sorted(k.id for k in keys)
