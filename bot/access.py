@@ -1,25 +1,55 @@
 """Who may use the command, and how often.
 
 Identities are Slack ids, never display names (names can be changed by their owner).
-When group membership cannot be read from Slack, the answer is no.
+The checks, in order: the request comes from the bot's own workspace; the person is named
+in APIKEYID_ALLOWED_USERS (nothing more is asked), or is in an allowed user group, or
+everyone is allowed; and then Slack confirms (`users.info`) that the person is a full member
+of this workspace: not a guest, not deactivated, not a bot. Whenever Slack cannot say, the
+answer is no.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from bot.settings import Settings
+from bot.slack import Workspace
 
 log = logging.getLogger(__name__)
 
-GROUP_TTL = 300.0  # how long a membership list is trusted before it is read again
-GROUP_STALE_LIMIT = 3 * GROUP_TTL  # past this without a successful read, members are unknown
-LOOKUP_TIMEOUT = 2.0  # a cold membership read must leave time to answer Slack within 3 s
+GROUP_TTL = 300.0  # how often membership lists are read again
+# A list older than one refresh period and a little margin means the last refresh failed:
+# its members are no longer trusted (when Slack cannot say, the answer is no).
+GROUP_STALE_LIMIT = GROUP_TTL + 60.0
+USER_TTL = 300.0  # how long Slack's word on one person (guest, deactivated, team) is kept
+MAX_USERS_KEPT = 10_000
+LOOKUP_TIMEOUT = 2.0  # a cold read must leave time to answer Slack within 3 s
+
+
+class Refusal(enum.StrEnum):
+    """Why a person may not use the bot; the values are stable (audit lines, metrics)."""
+
+    BOT_IDENTITY_UNKNOWN = "bot_identity_unknown"  # auth.test has not succeeded yet
+    OTHER_WORKSPACE = "other_workspace"
+    NOT_LISTED = "not_listed"
+    GUEST = "guest"
+    DEACTIVATED = "deactivated"
+    BOT_USER = "bot_user"
+    UNVERIFIED = "unverified"  # Slack could not say who the person is
+
+
+@dataclass(frozen=True)
+class Requester:
+    user_id: str
+    team_id: str | None
+    enterprise_id: str | None
 
 
 class AccessControl:
@@ -27,6 +57,7 @@ class AccessControl:
         self,
         settings: Settings,
         slack_client: Any,
+        workspace: Callable[[], Workspace | None],
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -34,25 +65,35 @@ class AccessControl:
         self.users = settings.allowed_users
         self.groups = settings.allowed_usergroups
         self._slack = slack_client
+        self._workspace = workspace
         self._clock = clock
         self._members: dict[str, tuple[frozenset[str], float]] = {}
+        self._people: OrderedDict[str, tuple[Refusal | None, float]] = OrderedDict()
         self._refresher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
-    async def allows(self, user_id: str) -> bool:
-        if self.everyone or user_id in self.users:
-            return True
-        if not self.groups:
-            return False
-        members = await self._group_members()
-        return user_id in members
+    async def check(self, who: Requester) -> Refusal | None:
+        """None when `who` may use the bot, otherwise why not."""
+        workspace = self._workspace()
+        if workspace is None:
+            return Refusal.BOT_IDENTITY_UNKNOWN
+        if not workspace.includes(who.team_id, who.enterprise_id):
+            return Refusal.OTHER_WORKSPACE
+        if who.user_id in self.users:
+            return None
+        if not self.everyone:
+            if not self.groups:
+                return Refusal.NOT_LISTED
+            members, complete = await self._group_members()
+            if who.user_id not in members:
+                return Refusal.NOT_LISTED if complete else Refusal.UNVERIFIED
+        return await self._person(who.user_id, workspace)
 
-    def who_to_ask(self) -> str:
-        if self.groups:
-            # Inside an ephemeral message a group mention shows its name and notifies nobody.
-            names = ", ".join(f"<!subteam^{g}>" for g in sorted(self.groups))
-            return f"Members of {names} may use it: ask a lead of one of these groups or the bot's admin to add you."
-        return "Ask the bot's admin to add your Slack id to APIKEYID_ALLOWED_USERS."
+    def last_group_read(self) -> float | None:
+        """When the oldest membership list was last read (clock time), None when one never was."""
+        if not self.groups or any(g not in self._members for g in self.groups):
+            return None
+        return min(read for _, read in self._members.values())
 
     def start(self) -> None:
         """Keep group memberships fresh in the background, so no command waits for Slack."""
@@ -65,15 +106,38 @@ class AccessControl:
             await asyncio.gather(self._refresher, return_exceptions=True)
             self._refresher = None
 
-    async def _group_members(self) -> frozenset[str]:
+    async def _person(self, user_id: str, workspace: Workspace) -> Refusal | None:
+        known = self._people.get(user_id)
+        if known is not None and self._clock() - known[1] < USER_TTL:
+            return known[0]
+        try:
+            async with asyncio.timeout(LOOKUP_TIMEOUT):
+                response = await self._slack.users_info(user=user_id)
+            user = response.get("user")
+        except Exception as exc:  # any Slack failure means "unknown", and unknown denies
+            log.warning(
+                "could not ask Slack who a user is",
+                extra={"event": "users_info_error", "error": type(exc).__name__},
+            )
+            return Refusal.UNVERIFIED
+        verdict = _judge(user, workspace) if isinstance(user, dict) else Refusal.UNVERIFIED
+        self._people[user_id] = (verdict, self._clock())
+        self._people.move_to_end(user_id)
+        if len(self._people) > MAX_USERS_KEPT:
+            self._people.popitem(last=False)
+        return verdict
+
+    async def _group_members(self) -> tuple[frozenset[str], bool]:
+        """Members of the allowed groups whose lists are fresh, and whether every list is."""
         if any(self._stale(group) for group in self.groups):
             try:
                 async with asyncio.timeout(LOOKUP_TIMEOUT):
                     await self.refresh([g for g in self.groups if self._stale(g)])
             except TimeoutError:
                 log.warning("reading user group members timed out; denying until it succeeds")
-        # Only lists read successfully and recently count: unknown membership denies.
-        return frozenset().union(*(self._members[g][0] for g in self.groups if not self._stale(g)))
+        fresh = [g for g in self.groups if not self._stale(g)]
+        members = frozenset().union(*(self._members[g][0] for g in fresh))
+        return members, len(fresh) == len(self.groups)
 
     def _stale(self, group: str) -> bool:
         cached = self._members.get(group)
@@ -97,6 +161,21 @@ class AccessControl:
         while True:
             await self.refresh()
             await asyncio.sleep(GROUP_TTL)
+
+
+def _judge(user: dict[str, Any], workspace: Workspace) -> Refusal | None:
+    """Slack's `users.info` record → why this person may not use the bot, or None."""
+    if user.get("deleted") is not False:
+        return Refusal.DEACTIVATED if user.get("deleted") else Refusal.UNVERIFIED
+    if user.get("is_bot") or user.get("is_app_user"):
+        return Refusal.BOT_USER
+    if user.get("is_restricted") or user.get("is_ultra_restricted") or user.get("is_stranger"):
+        return Refusal.GUEST
+    grid = user.get("enterprise_user")
+    enterprise_id = grid.get("enterprise_id") if isinstance(grid, dict) else None
+    if not workspace.includes(user.get("team_id"), enterprise_id):
+        return Refusal.OTHER_WORKSPACE
+    return None
 
 
 class RateLimiter:

@@ -8,6 +8,7 @@ short "looking up" note, and then exactly one final answer goes to `response_url
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -21,9 +22,10 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import lookup
+from bot.access import Requester
 from bot.command import Help, Invalid, ListKeys, Lookup, parse
 from bot.logs import AUDIT
-from bot.replies import Denied, Limited, Outcome, Unexpected, Working, render
+from bot.replies import Denied, Limited, Outcome, Unexpected, Working, audit_channel_line, render
 from bot.services import Services
 from bot.text import shorten
 
@@ -47,7 +49,7 @@ def build_app(services: Services) -> AsyncApp:
     async def authorize(
         enterprise_id: str | None, team_id: str | None, user_id: str | None
     ) -> AuthorizeResult:
-        return await services.slack_auth.result()
+        return services.slack_auth.result()
 
     app = AsyncApp(
         # Bolt's own client carries no token; `authorize` hands it the bot token per request.
@@ -77,29 +79,22 @@ def build_app(services: Services) -> AsyncApp:
 
 
 async def handle_command(body: dict[str, Any], ack: AsyncAck, services: Services) -> None:
-    """request → access → parse → (ack) → Coveo → match → reply. Never raises; always one final answer."""
+    """request → rate limit → access → parse → (ack) → Coveo → match → reply. Never raises
+    (but for cancellation); always one final answer and one audit line."""
     run = CommandRun(body, ack, services)
     with services.inflight.track():
         try:
-            user = str(body.get("user_id", ""))
-            if not await services.access.allows(user):
-                await run.answer(Denied(services.access.who_to_ask()), outcome="denied")
-                return
-            command = parse(str(body.get("text", "")))
-            if isinstance(command, Help | Invalid):
-                await run.answer(command, outcome="help" if isinstance(command, Help) else "invalid")
-                return
-            name = command.name if isinstance(command, Lookup) else None
-            run.audit.update(org=command.org, query=shorten(name, AUDIT_QUERY_LIMIT) if name else None)
-            wait = services.limiter.retry_in(user)
-            if wait is not None:
-                await run.answer(Limited(wait), outcome="limited")
-                return
-            await run.answer(Working(command.org, name))
-            # The HTTP answer goes back now; the final one follows from this task.
-            services.inflight.spawn(run.finish(command))
+            work = await run.begin()
+        except asyncio.CancelledError:
+            run.audit.setdefault("outcome", "cancelled")
+            run.write_audit()
+            raise
         except Exception:
             await run.fail()
+            return
+        if work is not None:
+            # The HTTP answer went back; the final one follows from this task.
+            services.inflight.spawn(run.finish(work))
 
 
 class CommandRun:
@@ -112,12 +107,40 @@ class CommandRun:
         self.started = time.monotonic()
         self.acked = False
         self.audited = False
+        self.requester = Requester(
+            user_id=str(body.get("user_id", "")),
+            team_id=_optional(body.get("team_id")),
+            enterprise_id=_optional(body.get("enterprise_id")),
+        )
         self.audit: dict[str, Any] = {
             "event": "command",
-            "team_id": body.get("team_id"),
-            "user_id": body.get("user_id"),
+            "team_id": self.requester.team_id,
+            "enterprise_id": self.requester.enterprise_id,
+            "user_id": self.requester.user_id,
             "channel_id": body.get("channel_id"),
         }
+
+    async def begin(self) -> ListKeys | Lookup | None:
+        """Everything before the ack; returns the lookup still to do, or None when answered."""
+        services = self.services
+        # Before anything else, so that nobody (allowed or not) can flood Slack, Coveo or the log.
+        wait = services.limiter.retry_in(self.requester.user_id)
+        if wait is not None:
+            await self.answer(Limited(wait), outcome="limited")
+            return None
+        refusal = await services.access.check(self.requester)
+        if refusal is not None:
+            self.audit["refusal"] = refusal.value
+            await self.answer(Denied(refusal, services.settings.allowed_usergroups), outcome="denied")
+            return None
+        command = parse(str(self.body.get("text", "")))
+        if isinstance(command, Help | Invalid):
+            await self.answer(command, outcome="help" if isinstance(command, Help) else "invalid")
+            return None
+        name = command.name if isinstance(command, Lookup) else None
+        self.audit.update(org=command.org, query=shorten(name, AUDIT_QUERY_LIMIT) if name else None)
+        await self.answer(Working(command.org, name))
+        return command
 
     async def answer(self, reply_to: Outcome, *, outcome: str | None = None) -> None:
         """The HTTP ack if not sent yet, otherwise a post to `response_url`."""
@@ -143,6 +166,10 @@ class CommandRun:
             )
             _audit_result(self.audit, result)
             await self.answer(result)
+        except asyncio.CancelledError:  # shutdown gave up waiting: the trail still shows the command
+            self.audit["outcome"] = "cancelled"
+            self.write_audit()
+            raise
         except Exception:
             await self.fail()
             return
@@ -168,6 +195,14 @@ class CommandRun:
             AUDIT.info("command", extra=self.audit)
         except Exception:
             log.exception("could not write the audit line")
+        channel = self.services.audit_channel
+        if channel is not None:
+            # In the background: a slow or failing audit channel never delays anyone's answer.
+            self.services.inflight.spawn(channel.post(audit_channel_line(self.audit)))
+
+
+def _optional(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _audit_result(audit: dict[str, Any], result: lookup.Result) -> None:

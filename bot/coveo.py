@@ -11,14 +11,19 @@ and request id (for support tickets); `replies.py` turns each kind into user tex
     ├── CoveoUnavailable       5xx or network failure
     │   └── CoveoTimeout       no answer before the command's deadline
     └── BadResponse            an answer that is not the JSON we expect (or a redirect)
+        └── ResponseTooLarge   a body past MAX_RESPONSE_BYTES
 
-Transient failures (429, 502, 503, 504, network errors) are retried with
-exponential backoff and full jitter until the caller's deadline.
+Transient failures (429, 502, 503, 504, network errors) are retried with exponential
+backoff and full jitter, each pause between MIN_PAUSE and MAX_PAUSE, at most MAX_ATTEMPTS
+times and never past the caller's deadline, which bounds each whole attempt (a body that
+trickles in included). A Retry-After longer than MAX_PAUSE is not waited for: the user is
+told when to try again instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import re
@@ -42,8 +47,13 @@ log = logging.getLogger(__name__)
 # anything else is refused before a request can leave.
 ORG_ID = re.compile(r"^[a-z0-9]{1,100}\Z")
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
-MAX_BACKOFF = 4.0
+MAX_ATTEMPTS = 6
+MIN_PAUSE = 0.2  # even "Retry-After: 0" gets a pause: a throttling Coveo is not hammered
+MAX_PAUSE = 4.0
 FIRST_BACKOFF = 0.25
+MAX_RETRY_AFTER = 3600.0  # what any Retry-After header is clamped to
+# 5,000 keys are about 5 MB of JSON; past this the answer is refused rather than held in memory.
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 REQUEST_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
@@ -91,6 +101,9 @@ class CoveoTimeout(CoveoUnavailable): ...
 
 
 class BadResponse(CoveoError): ...
+
+
+class ResponseTooLarge(BadResponse): ...
 
 
 @dataclass(frozen=True)
@@ -184,35 +197,30 @@ class CoveoClient:
 
     async def _get_json(self, url: str, deadline: float) -> tuple[Any, str | None]:
         """The decoded JSON body and Coveo's request id."""
-        attempt = 0
         token_reloaded = False
+        attempt = 0
         while True:
             attempt += 1
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise CoveoTimeout("no answer from Coveo before the deadline")
             try:
-                response = await self._http.get(
-                    url,
-                    headers={"Authorization": f"Bearer {self.tokens.current.reveal()}"},
-                    timeout=_attempt_timeout(remaining),
-                )
-            except httpx.TimeoutException:
+                async with asyncio.timeout(remaining):
+                    answer = await self._fetch(url, remaining)
+            except (TimeoutError, httpx.TimeoutException):
                 error: CoveoError = CoveoTimeout("Coveo did not answer in time")
             except httpx.HTTPError as exc:
                 error = CoveoUnavailable(f"cannot reach Coveo ({type(exc).__name__})")
             else:
                 self.last_answer_at = time.time()
-                if response.is_success:
-                    return _decode_json(response), response.headers.get("x-request-id")
-                error = _error_from(response)
+                if answer.ok:
+                    return answer.json(), answer.request_id
+                error = answer.error()
                 if isinstance(error, TokenRejected) and not token_reloaded and self.tokens.reload():
                     token_reloaded = True
                     continue
-            if not _retryable(error):
-                raise error
-            pause = _backoff(attempt, error.retry_after)
-            if time.monotonic() + pause >= deadline:
+            pause = _pause(attempt, error) if _retryable(error) and attempt < MAX_ATTEMPTS else None
+            if pause is None or time.monotonic() + pause >= deadline:
                 raise error
             log.info(
                 "coveo retry",
@@ -224,6 +232,64 @@ class CoveoClient:
                 },
             )
             await asyncio.sleep(pause)
+
+    async def _fetch(self, url: str, remaining: float) -> _Answer:
+        """One GET, its body read in full but never past MAX_RESPONSE_BYTES."""
+        headers = {"Authorization": f"Bearer {self.tokens.current.reveal()}"}
+        async with self._http.stream(
+            "GET", url, headers=headers, timeout=_attempt_timeout(remaining)
+        ) as response:
+            request_id = response.headers.get("x-request-id")
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+                raise _too_large(response.status_code, request_id)
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():  # decoded: a small gzip body can unpack huge
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise _too_large(response.status_code, request_id)
+                chunks.append(chunk)
+            return _Answer(response.status_code, response.headers, b"".join(chunks))
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """One HTTP answer from Coveo, read in full."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def request_id(self) -> str | None:
+        value: str | None = self.headers.get("x-request-id")
+        return value
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError as exc:
+            raise BadResponse(
+                "Coveo answered with something that is not JSON",
+                status=self.status,
+                request_id=self.request_id,
+            ) from exc
+
+    def error(self) -> CoveoError:
+        return _error_from(self)
+
+
+def _too_large(status: int, request_id: str | None) -> ResponseTooLarge:
+    return ResponseTooLarge(
+        f"Coveo's answer is larger than {MAX_RESPONSE_BYTES // (1024 * 1024)} MB",
+        status=status,
+        request_id=request_id,
+    )
 
 
 def new_http_client() -> httpx.AsyncClient:
@@ -241,22 +307,10 @@ def _attempt_timeout(remaining: float) -> httpx.Timeout:
     return httpx.Timeout(read, connect=min(REQUEST_TIMEOUT.connect or 5.0, remaining))
 
 
-def _decode_json(response: httpx.Response) -> Any:
+def _error_from(response: _Answer) -> CoveoError:
+    status = response.status
     try:
-        return response.json()
-    except ValueError as exc:
-        raise BadResponse(
-            "Coveo answered with something that is not JSON",
-            status=response.status_code,
-            request_id=response.headers.get("x-request-id"),
-        ) from exc
-
-
-def _error_from(response: httpx.Response) -> CoveoError:
-    status = response.status_code
-    body: Any = None
-    try:
-        body = response.json()
+        body: Any = json.loads(response.body)
     except ValueError:
         body = None
     fields = body if isinstance(body, dict) else {}
@@ -285,16 +339,19 @@ def _error_from(response: httpx.Response) -> CoveoError:
 
 
 def _retry_after(header: str | None) -> float | None:
-    if not header:
+    """Seconds Coveo asks us to wait, within [0, MAX_RETRY_AFTER]; None when the header says nothing usable."""
+    text = (header or "").strip()
+    if not text:
         return None
-    text = header.strip()
-    if text.isdigit():
-        return float(text)
+    if text.isascii() and text.isdigit():  # isdigit alone accepts "²", which float() refuses
+        return float(min(int(text[:8]), MAX_RETRY_AFTER))
     try:
         when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    if when.tzinfo is None:  # "-0000" means UTC of unknown origin; Python leaves it naive
+        when = when.replace(tzinfo=UTC)
+    return min(max(0.0, (when - datetime.now(UTC)).total_seconds()), MAX_RETRY_AFTER)
 
 
 def _retryable(error: CoveoError) -> bool:
@@ -305,8 +362,10 @@ def _retryable(error: CoveoError) -> bool:
     return False
 
 
-def _backoff(attempt: int, retry_after: float | None) -> float:
-    if retry_after is not None:
-        return retry_after
+def _pause(attempt: int, error: CoveoError) -> float | None:
+    """Seconds to wait before the next attempt; None when Coveo asks for longer than a command waits."""
+    if error.retry_after is not None:
+        return None if error.retry_after > MAX_PAUSE else max(MIN_PAUSE, error.retry_after)
     # Full jitter spreads retries from many commands so they do not hit Coveo in step.
-    return random.uniform(0, min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (attempt - 1)))  # noqa: S311 - not crypto
+    ceiling = max(MIN_PAUSE, min(MAX_PAUSE, FIRST_BACKOFF * 2 ** (attempt - 1)))
+    return random.uniform(MIN_PAUSE, ceiling)  # noqa: S311 - not crypto

@@ -99,6 +99,9 @@ def setup(level: str, fmt: str, secrets: Iterable[str], stream: TextIO | None = 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # The audit trail is not chatter: it is written whatever LOG_LEVEL says. (A logger's own
+    # level decides; the root's level does not filter records that propagate to its handler.)
+    AUDIT.setLevel(logging.INFO)
     # Library chatter at DEBUG includes request bodies; keep it at INFO or above. httpx logs
     # every request at INFO, which the audit line already covers.
     for noisy in ("slack_bolt", "slack_sdk", "aiohttp.access"):

@@ -20,6 +20,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.access import Refusal
 from bot.apikey import ApiKey
 from bot.command import Help, Invalid
 from bot.coveo import (
@@ -29,6 +30,7 @@ from bot.coveo import (
     CoveoUnavailable,
     NotAllowed,
     OrganizationNotFound,
+    ResponseTooLarge,
     Throttled,
     TokenRejected,
 )
@@ -57,7 +59,8 @@ USAGE = (
 
 @dataclass(frozen=True)
 class Denied:
-    who_to_ask: str
+    reason: Refusal
+    groups: frozenset[str] = frozenset()  # the allowed user groups, to say whom to ask
 
 
 @dataclass(frozen=True)
@@ -115,8 +118,8 @@ def render(outcome: Outcome, now: datetime) -> Reply:
             return _listing(outcome)
         case Failed():
             return _failed(outcome)
-        case Denied(who_to_ask=who):
-            return _reply(f"You are not on the list of people who may use /apikeyid. {who}", [])
+        case Denied():
+            return _reply(_refusal_text(outcome), [])
         case Limited(retry_in=seconds):
             wait = max(1, math.ceil(seconds))
             return _reply(f"You have asked a lot in a short time. Try again in {wait} seconds.", [])
@@ -127,6 +130,38 @@ def render(outcome: Outcome, now: datetime) -> Reply:
                 [],
             )
     raise TypeError(f"no reply for {type(outcome).__name__}")
+
+
+def _refusal_text(denied: Denied) -> str:
+    match denied.reason:
+        case Refusal.NOT_LISTED:
+            return f"You are not on the list of people who may use /apikeyid. {_who_to_ask(denied.groups)}"
+        case Refusal.OTHER_WORKSPACE:
+            return "/apikeyid answers only members of the workspace it is installed in; it cannot answer people from other workspaces."
+        case Refusal.GUEST:
+            return "Guests of this workspace cannot use /apikeyid; ask a full member of the support team."
+        case Refusal.DEACTIVATED:
+            return "Deactivated accounts cannot use /apikeyid."
+        case Refusal.BOT_USER:
+            return "Bots and apps cannot use /apikeyid."
+        case Refusal.UNVERIFIED:
+            return "I could not confirm with Slack who you are, so I cannot answer. Try again in a minute."
+        case Refusal.BOT_IDENTITY_UNKNOWN:
+            return (
+                "I cannot answer anyone yet: Slack has not confirmed which workspace I belong to. "
+                "Try again in a minute; if it keeps happening, tell the bot's admin."
+            )
+    raise TypeError(f"no text for {denied.reason}")
+
+
+def _who_to_ask(groups: frozenset[str]) -> str:
+    if groups:
+        # Inside an ephemeral message a group mention shows its name and notifies nobody.
+        names = ", ".join(f"<!subteam^{g}>" for g in sorted(groups))
+        return (
+            f"Members of {names} may use it: ask a lead of one of these groups or the bot's admin to add you."
+        )
+    return "Ask the bot's admin to add your Slack id to APIKEYID_ALLOWED_USERS."
 
 
 def key_facts(key: ApiKey, now: datetime) -> list[str]:
@@ -297,6 +332,11 @@ def error_text(error: CoveoError, org: str, region: str) -> str:
     if isinstance(error, CoveoUnavailable):
         status = f" (HTTP {error.status})" if error.status else ""
         return f"Coveo is unavailable right now{status}. Try again in 30 seconds; if it keeps happening, check status.cloud.coveo.com."
+    if isinstance(error, ResponseTooLarge):
+        return (
+            f"Coveo's list of the API keys of {org_code} is larger than the bot accepts, so I could not read it. "
+            "Tell the bot's admin."
+        )
     if isinstance(error, BadResponse):
         return "Coveo sent an answer I could not read. Try again in a minute; if it keeps happening, tell the bot's admin."
     return "The lookup failed. Try again in a minute; if it keeps happening, tell the bot's admin."
@@ -342,3 +382,22 @@ def _context(text: str) -> ContextBlock:
 def _reply(text: str, blocks: list[Block]) -> Reply:
     # `text` is the notification and screen-reader fallback; Slack caps it well above this.
     return Reply(text=shorten(text, 3000), blocks=[b.to_dict() for b in blocks[:MAX_BLOCKS]])
+
+
+def audit_channel_line(audit: dict[str, Any]) -> str:
+    """One short line per command for the security team's channel: who, which org and name,
+    what happened, which keys. Built from the audit record, which holds no secret."""
+    parts = [f"/apikeyid by {code(str(audit.get('user_id') or '?'))}"]
+    if audit.get("org"):
+        parts.append(f"org {code(str(audit['org']))}")
+    if audit.get("query"):
+        parts.append(f"“{inert(shorten(str(audit['query']), QUERY_ECHO))}”")
+    outcome = str(audit.get("outcome") or "unknown")
+    detail = audit.get("refusal") or audit.get("error")
+    parts.append(inert(f"{outcome} ({detail})" if detail else outcome))
+    key_ids = audit.get("key_ids") or []
+    if key_ids:
+        shown = ", ".join(code(str(k)) for k in key_ids[:MAX_KEYS_SHOWN])
+        more = len(key_ids) - MAX_KEYS_SHOWN
+        parts.append(f"keys {shown}" + (f" +{more} more" if more > 0 else ""))
+    return shorten(" · ".join(parts), SECTION_LIMIT)

@@ -7,28 +7,31 @@ stale or forged request is refused with 401 (never a 500) and its body is never 
 from __future__ import annotations
 
 import gc
+import hashlib
 import hmac
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_sdk.signature import SignatureVerifier
 
 from bot.app import build_app
 from bot.services import Services
 from bot.settings import Settings
+from bot.slack import WEB_API_TIMEOUT, ResponsePoster
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024  # slash command payloads are a few KB; anything larger is not Slack
 SIGNATURE_WINDOW = 300  # Slack's 5 minutes: older requests may be replays
-SHUTDOWN_GRACE = 5.0  # on top of the answer deadline, for the last answers to be posted
+MAX_FORM_FIELDS = 100  # a slash command has about 15; more is not Slack
 
 SERVICES = web.AppKey("services", Services)
 BOLT = web.AppKey("bolt", AsyncApp)
@@ -51,7 +54,7 @@ def _lifecycle(settings: Settings) -> Any:
         webapp[SERVICES] = services
         webapp[BOLT] = build_app(services)
         webapp[STARTED] = time.time()
-        await warm_up(services)
+        await services.slack_auth.start()
         services.access.start()
         freeze_startup_objects()
         yield
@@ -70,23 +73,19 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-async def warm_up(services: Services) -> None:
-    """Call `auth.test` now so that the first user does not wait for it."""
-    try:
-        await services.slack_auth.warm_up()
-    except Exception as exc:  # the bot still serves; Bolt's authorize hook retries on the next request
-        log.error(
-            "Slack auth.test failed at start-up", extra={"event": "slack_auth_error", "error": str(exc)}
-        )
-
-
 async def _drain(webapp: web.Application) -> None:
     """On SIGTERM: refuse new commands, let the ones in flight post their answers."""
     services = webapp[SERVICES]
     services.accepting = False
     waiting = services.inflight.count
-    done = await services.inflight.wait_idle(services.settings.answer_deadline + SHUTDOWN_GRACE)
+    done = await services.inflight.wait_idle(drain_grace(services.settings))
     log.info("shutdown", extra={"event": "shutdown", "in_flight_at_start": waiting, "drained": done})
+
+
+def drain_grace(settings: Settings) -> float:
+    """How long shutdown waits: the slowest command's answer, then its posting with every retry,
+    then its audit-channel line."""
+    return settings.answer_deadline + ResponsePoster.WORST_CASE + WEB_API_TIMEOUT + 1.0
 
 
 async def slack_events(request: web.Request) -> web.StreamResponse:
@@ -108,13 +107,37 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
         return _refuse(401, problem)
     if not services.accepting:
         return _refuse(503, "shutting down")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return _refuse(400, "body is not UTF-8")
-    bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))
+    payload = parse_body(body, request.content_type)
+    if payload is None:
+        return _refuse(400, "body is not a Slack form or JSON object")
+    # Bolt's own parser guesses the body's kind from its text (any body holding the word
+    # "payload" is taken for a button click): it gets the parsed object instead. Bolt accepts a
+    # dict only in its "socket_mode" mode, which differs from "http" only in skipping signature
+    # checks, done above.
+    bolt_request = AsyncBoltRequest(
+        body=payload, query=request.query_string, headers=dict(request.headers), mode="socket_mode"
+    )
     bolt_response = await request.app[BOLT].async_dispatch(bolt_request)
     return await to_aiohttp_response(bolt_response)
+
+
+def parse_body(body: bytes, content_type: str) -> dict[str, Any] | None:
+    """A signed request's body as Slack meant it, or None when it is not one Slack sends.
+
+    Forms carry slash commands (fields) or interactions (one `payload` field holding JSON);
+    JSON bodies carry events. Only the field name `payload` makes a form an interaction.
+    """
+    try:
+        text = body.decode("utf-8")
+        if content_type == "application/json":
+            data = json.loads(text)
+        else:
+            fields = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+            form = dict(fields)
+            data = json.loads(form["payload"]) if "payload" in form else form
+    except (UnicodeDecodeError, ValueError):  # JSONDecodeError and too many fields are ValueErrors
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def signature_problem(secret: str, body: bytes, timestamp: str | None, signature: str | None) -> str | None:
@@ -127,8 +150,11 @@ def signature_problem(secret: str, body: bytes, timestamp: str | None, signature
         return "malformed timestamp"
     if abs(time.time() - int(timestamp)) > SIGNATURE_WINDOW:
         return "stale timestamp"
-    expected = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
-    if not expected or not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
+    # Computed over the bytes as received: slack_sdk's helper decodes the body first and raises
+    # on anything that is not UTF-8.
+    base = b"v0:" + timestamp.encode("ascii") + b":" + body
+    expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
         return "bad signature"
     return None
 

@@ -15,7 +15,7 @@ from bot.access import AccessControl, RateLimiter
 from bot.coveo import CoveoClient
 from bot.lookup import KeyDirectory
 from bot.settings import Settings
-from bot.slack import ResponsePoster, SlackAuth
+from bot.slack import WEB_API_TIMEOUT, AuditChannel, ResponsePoster, SlackAuth
 
 
 class InFlight:
@@ -79,6 +79,7 @@ class Services:
     poster: ResponsePoster
     inflight: InFlight
     session: aiohttp.ClientSession
+    audit_channel: AuditChannel | None = None
     accepting: bool = True
 
     @classmethod
@@ -86,22 +87,29 @@ class Services:
         """Create the shared clients; call inside the running event loop."""
         coveo = CoveoClient.from_settings(settings)
         bot_token = settings.slack_bot_token.reveal() if settings.slack_bot_token else None
-        slack_client = AsyncWebClient(token=bot_token, base_url=settings.slack_api_url)
+        slack_client = AsyncWebClient(
+            token=bot_token, base_url=settings.slack_api_url, timeout=int(WEB_API_TIMEOUT)
+        )
+        slack_auth = SlackAuth(slack_client)
         session = aiohttp.ClientSession()
         return cls(
             settings=settings,
             coveo=coveo,
             directory=KeyDirectory(coveo, settings.cache_ttl),
             slack_client=slack_client,
-            slack_auth=SlackAuth(slack_client),
-            access=AccessControl(settings, slack_client),
+            slack_auth=slack_auth,
+            access=AccessControl(settings, slack_client, lambda: slack_auth.workspace),
             limiter=RateLimiter(settings.rate_limit_per_minute),
             poster=ResponsePoster(session),
             inflight=InFlight(),
             session=session,
+            audit_channel=AuditChannel(slack_client, settings.audit_channel)
+            if settings.audit_channel
+            else None,
         )
 
     async def close(self) -> None:
+        await self.slack_auth.stop()
         await self.access.stop()
         await self.coveo.aclose()
         await self.session.close()

@@ -28,6 +28,7 @@ FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
 
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _USERGROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 # Coveo API keys start with "xx" followed by a UUID; they cannot list API keys.
 _COVEO_API_KEY = re.compile(r"^xx[0-9a-f]{8}-", re.IGNORECASE)
 
@@ -86,6 +87,7 @@ class Settings:
     allowed_users: frozenset[str] = frozenset()
     allowed_usergroups: frozenset[str] = frozenset()
     allow_everyone: bool = False
+    audit_channel: str | None = None
     host: str = "0.0.0.0"  # noqa: S104 - a server on a platform must listen on every interface
     port: int = 3000
     port_given: bool = False
@@ -116,7 +118,7 @@ class Settings:
 
     def access_policy(self) -> str:
         if self.allow_everyone:
-            return "everyone in the workspace"
+            return "every member of the workspace who is not a guest"
         parts = []
         if self.allowed_users:
             parts.append(f"{len(self.allowed_users)} user(s)")
@@ -184,6 +186,12 @@ def load_settings(env: Mapping[str, str], *, for_slack: bool = True) -> Settings
     allowed_users = _id_list(env, "APIKEYID_ALLOWED_USERS", _USER_ID, "U… or W…", problems)
     allowed_groups = _id_list(env, "APIKEYID_ALLOWED_USERGROUPS", _USERGROUP_ID, "S…", problems)
     allow_everyone = _boolean(env, "APIKEYID_ALLOW_EVERYONE", problems)
+    audit_channel = get("APIKEYID_AUDIT_CHANNEL") or None
+    if audit_channel and not _CHANNEL_ID.match(audit_channel):
+        problems.append(
+            f"APIKEYID_AUDIT_CHANNEL must be a channel id like C0123ABCD (got {audit_channel!r}); "
+            "in Slack: the channel's name → About → Channel ID."
+        )
     if for_slack:
         if not bot_token:
             problems.append("SLACK_BOT_TOKEN is missing (the bot token, xoxb-…, from the Slack app's page).")
@@ -232,6 +240,7 @@ def load_settings(env: Mapping[str, str], *, for_slack: bool = True) -> Settings
         allowed_users=allowed_users,
         allowed_usergroups=allowed_groups,
         allow_everyone=allow_everyone,
+        audit_channel=audit_channel,
         host=host,
         port=port,
         port_given=bool(port_text),

@@ -11,7 +11,7 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from bot.app import build_app
-from bot.server import SERVICES, SHUTDOWN_GRACE, SOCKET, STARTED, freeze_startup_objects, healthz, warm_up
+from bot.server import SERVICES, SOCKET, STARTED, drain_grace, freeze_startup_objects, healthz
 from bot.services import Services
 from bot.settings import Settings
 
@@ -22,7 +22,7 @@ async def run_socket_mode(settings: Settings) -> None:
     assert settings.slack_app_token is not None  # socket_mode is true only with an app token
     services = Services.open(settings)
     app = build_app(services)
-    await warm_up(services)
+    await services.slack_auth.start()
     services.access.start()
     freeze_startup_objects()
     handler = AsyncSocketModeHandler(app, settings.slack_app_token.reveal(), web_client=services.slack_client)
@@ -40,7 +40,7 @@ async def run_socket_mode(settings: Settings) -> None:
 
     services.accepting = False
     await handler.disconnect_async()
-    await services.inflight.wait_idle(settings.answer_deadline + SHUTDOWN_GRACE)
+    await services.inflight.wait_idle(drain_grace(settings))
     await handler.close_async()
     if health is not None:
         await health.cleanup()

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from bot.access import Refusal
 from bot.apikey import parse_api_keys
 from bot.command import Help, Invalid
 from bot.coveo import CoveoTimeout, OrganizationNotFound, Throttled, TokenRejected
@@ -95,7 +96,14 @@ def test_each_failure_says_what_to_do() -> None:
 def test_small_outcomes() -> None:
     assert "/apikeyid <org>" in text_of(render(Help(), NOW))
     assert "reason here" in text_of(render(Invalid("reason here"), NOW))
-    assert "ask me" in text_of(render(Denied("ask me"), NOW))
+    assert "APIKEYID_ALLOWED_USERS" in text_of(render(Denied(Refusal.NOT_LISTED), NOW))
+    assert "<!subteam^S01>" in text_of(render(Denied(Refusal.NOT_LISTED, frozenset({"S01"})), NOW))
     assert "12 seconds" in text_of(render(Limited(11.2), NOW))
     assert "ref42" in text_of(render(Unexpected("ref42"), NOW))
     assert "every API key" in text_of(render(Working("myorg", None), NOW))
+
+
+def test_every_refusal_is_one_sentence_of_its_own() -> None:
+    texts = {reason: text_of(render(Denied(reason), NOW)) for reason in Refusal}
+    assert len(set(texts.values())) == len(Refusal)
+    assert "Guests" in texts[Refusal.GUEST] and "other workspaces" in texts[Refusal.OTHER_WORKSPACE]

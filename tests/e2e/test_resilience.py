@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.conftest import BotProcess, message_text, new_org
 from tests.fakes.coveo import GOOD_TOKEN, FakeCoveo, Fault, api_key
-from tests.fakes.slack import FakeSlack
+from tests.fakes.slack import TAKE_THEN_HANG, FakeSlack
 
 
 def test_throttled_with_retry_after_then_answered(bot: BotProcess, fake_coveo: FakeCoveo) -> None:
@@ -119,8 +119,27 @@ def test_failed_response_posts_are_retried(
     org = new_org()
     key = api_key("k")
     fake_coveo.add_org(org, [key])
-    fake_slack.response_faults.extend([503, 500])
+    fake_slack.response_faults.extend([503, 429])  # Slack says it did not take the post
     assert key["id"] in message_text(bot.ask(f"{org} k"))
+
+
+def test_a_post_that_may_have_arrived_is_not_sent_again(
+    bot: BotProcess, fake_coveo: FakeCoveo, fake_slack: FakeSlack
+) -> None:
+    """A timeout or a 500 after the post went out may mean Slack took it: a second post would
+    show the user the answer twice."""
+    org = new_org()
+    fake_coveo.add_org(org, [api_key("k")])
+    fake_slack.response_faults.append(TAKE_THEN_HANG)
+    response, response_url = bot.send(f"{org} k")
+    assert response.status_code == 200
+    fake_slack.wait_for_answers(response_url)
+    time.sleep(7)  # past the bot's post timeout, when it would have sent again
+    assert len(fake_slack.answers_for(response_url)) == 1
+    fake_slack.response_faults.append(500)
+    response, response_url = bot.send(f"{org} k")
+    time.sleep(1.5)  # three times the bot's first pause between attempts
+    assert fake_slack.answers_for(response_url) == []
 
 
 def test_a_burst_of_200_commands_each_get_exactly_one_answer(

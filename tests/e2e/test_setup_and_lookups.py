@@ -118,7 +118,7 @@ def test_doctor_reports_each_problem_with_its_fix(
     assert result.returncode == 1
     assert "Slack rejected SLACK_BOT_TOKEN (invalid_auth)" in result.stdout
     assert "Coveo rejected COVEO_ACCESS_TOKEN" in result.stdout and "EU" in result.stdout
-    assert "everyone in the workspace" in result.stdout
+    assert "every member of the workspace who is not a guest" in result.stdout
     assert "token-of-another-region" not in result.stdout
 
 

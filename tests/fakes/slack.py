@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -13,6 +14,7 @@ from aiohttp import WSMsgType, web
 
 from tests.fakes.server import BackgroundServer
 
+TAKE_THEN_HANG = -1  # a response_faults entry: record the answer, then answer only after the bot gave up
 BOT_TOKEN = "xoxb-1111111111-2222222222-testtokenvalue"
 APP_TOKEN = "xapp-1-A0APP-3333333333-testapptokenvalue"
 
@@ -20,6 +22,14 @@ APP_TOKEN = "xapp-1-A0APP-3333333333-testapptokenvalue"
 class FakeSlack:
     def __init__(self) -> None:
         self.auth_test_calls = 0
+        self.auth_test_fails = False
+        # users.info records by user id; anyone not here is "user_not_found".
+        self.users: dict[str, dict[str, Any]] = {
+            user: member(user) for user in ("U0ALLOWED", "U0MEMBER", "U0OUTSIDER", "U0NOPE", "U0STRANGER")
+        }
+        self.users_info_calls: list[str] = []
+        self.posted: list[dict[str, Any]] = []  # chat.postMessage calls
+        self.post_message_fails = False
         self.usergroups: dict[str, list[str]] = {}
         self.usergroups_fail = False
         self.answers: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -72,6 +82,8 @@ class FakeSlack:
         if method == "auth.test":
             with self._lock:
                 self.auth_test_calls += 1
+            if self.auth_test_fails:
+                return web.json_response({"ok": False, "error": "internal_error"}, status=500)
             return web.json_response(
                 {
                     "ok": True,
@@ -91,6 +103,25 @@ class FakeSlack:
             if group not in self.usergroups:
                 return web.json_response({"ok": False, "error": "no_such_subteam"})
             return web.json_response({"ok": True, "users": self.usergroups[group]})
+        if method == "users.info":
+            form = await request.post()
+            user = str(request.query.get("user") or form.get("user", ""))
+            with self._lock:
+                self.users_info_calls.append(user)
+            if user not in self.users:
+                return web.json_response({"ok": False, "error": "user_not_found"})
+            return web.json_response({"ok": True, "user": self.users[user]})
+        if method == "chat.postMessage":
+            data = (
+                await request.json()
+                if request.content_type == "application/json"
+                else dict(await request.post())
+            )
+            if self.post_message_fails:
+                return web.json_response({"ok": False, "error": "channel_not_found"})
+            with self._lock:
+                self.posted.append(data)
+            return web.json_response({"ok": True, "channel": data.get("channel"), "ts": "1.2"})
         return web.json_response({"ok": False, "error": "unknown_method"})
 
     async def _floor(self, request: web.Request) -> web.Response:
@@ -100,12 +131,14 @@ class FakeSlack:
     async def _response(self, request: web.Request) -> web.Response:
         with self._lock:
             status = self.response_faults.popleft() if self.response_faults else 200
-        if status != 200:
+        if status not in (200, TAKE_THEN_HANG):
             return web.Response(status=status, text="fault")
         body = await request.json()
         with self._lock:
             self.answers[request.match_info["id"]].append(body)
             self.received_at.setdefault(request.match_info["id"], time.monotonic())
+        if status == TAKE_THEN_HANG:
+            await asyncio.sleep(7)  # longer than the bot waits for a post
         return web.Response(text="ok")
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
@@ -141,3 +174,17 @@ class FakeSlack:
 
         self.server.call(push)
         return envelope_id
+
+
+def member(user: str, **fields: Any) -> dict[str, Any]:
+    """A users.info record of a full member of the bot's team T0001, with `fields` changed."""
+    record = {
+        "id": user,
+        "team_id": "T0001",
+        "deleted": False,
+        "is_bot": False,
+        "is_app_user": False,
+        "is_restricted": False,
+        "is_ultra_restricted": False,
+    }
+    return record | fields
