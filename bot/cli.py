@@ -34,7 +34,9 @@ async def lookup_command(settings: Settings, words: list[str], *, as_json: bool)
     finally:
         await coveo.aclose()
     if as_json:
-        print(json.dumps(result_json(result), indent=2, ensure_ascii=False))
+        # ASCII only: Coveo's text may hold terminal escapes or right-to-left overrides, which
+        # JSON escapes as \uXXXX this way (a JSON reader gets the exact text back).
+        print(json.dumps(result_json(result), indent=2))
     else:
         print(plain_text(render(result, now)))
     if isinstance(result, lookup.Failed):

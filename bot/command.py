@@ -94,7 +94,7 @@ def _org_from_url(url: str) -> str | None:
         return None
     per_org = _ADMIN_HOST.match(host)
     if per_org:
-        return per_org.group(1)
+        return per_org.group(1) if ORG_ID.match(per_org.group(1)) else None
     # The admin console keeps the org id first in the fragment: /admin/#/<orgId>/…
     for segment in parts.fragment.split("?")[0].split("/"):
         if segment:

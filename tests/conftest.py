@@ -121,10 +121,11 @@ class BotProcess:
         return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
 
     def command_body(
-        self, text: str, *, user: str = ALLOWED_USER, response_url: str | None = None
+        self, text: str, *, user: str = ALLOWED_USER, response_url: str | None = None, **fields: str
     ) -> tuple[str, str]:
+        """A slash command's form body as Slack sends it; `fields` replace Slack's fields."""
         response_url = response_url or self.slack.new_response_url()
-        fields = {
+        form = {
             "token": "deprecated-verification-token",
             "team_id": "T0001",
             "team_domain": "example",
@@ -137,18 +138,20 @@ class BotProcess:
             "api_app_id": "A0APP",
             "response_url": response_url,
             "trigger_id": "1.2.3",
-        }
-        return urlencode(fields), response_url
+        } | fields
+        return urlencode(form), response_url
 
-    def send(self, text: str, *, user: str = ALLOWED_USER) -> tuple[httpx.Response, str]:
+    def send(self, text: str, *, user: str = ALLOWED_USER, **fields: str) -> tuple[httpx.Response, str]:
         """Send a signed slash command; returns the HTTP answer and the command's response_url."""
-        body, response_url = self.command_body(text, user=user)
+        body, response_url = self.command_body(text, user=user, **fields)
         response = self.client.post(f"{self.url}/slack/events", content=body, headers=sign(body))
         return response, response_url
 
-    def ask(self, text: str, *, user: str = ALLOWED_USER, timeout: float = 15) -> dict[str, Any]:
+    def ask(
+        self, text: str, *, user: str = ALLOWED_USER, timeout: float = 15, **fields: str
+    ) -> dict[str, Any]:
         """Send a command and return its one final answer (the ack, or the one posted after it)."""
-        response, response_url = self.send(text, user=user)
+        response, response_url = self.send(text, user=user, **fields)
         assert response.status_code == 200, response.text
         ack = response.json()
         if not ack.get("text", "").startswith("Looking up"):

@@ -11,6 +11,8 @@ import pytest
 
 from bot.apikey import parse_api_keys, parse_date
 from bot.coveo import (
+    MAX_PAUSE,
+    MIN_PAUSE,
     BadResponse,
     CoveoClient,
     CoveoTimeout,
@@ -20,6 +22,8 @@ from bot.coveo import (
     Throttled,
     TokenRejected,
     TokenSource,
+    _pause,
+    _retry_after,
 )
 from bot.settings import Secret
 from tests.conftest import new_org
@@ -260,3 +264,32 @@ async def test_organizations_in_both_response_shapes(fake_coveo: FakeCoveo, shap
         await coveo.aclose()
     assert org in {o.id for o in orgs}
     assert next(o for o in orgs if o.id == org).display_name == org.upper()
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("0", 0.0),
+        ("12", 12.0),
+        ("²", None),
+        ("9" * 400, 3600.0),
+        ("Wed, 21 Oct 2015 07:28:00 -0000", 0.0),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 3600.0),
+        ("soon", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_any_retry_after_header_reads_as_bounded_seconds_or_nothing(
+    header: str | None, expected: float | None
+) -> None:
+    assert _retry_after(header) == expected
+
+
+def test_every_pause_has_a_floor_and_a_cap() -> None:
+    for attempt in range(1, 10):
+        pause = _pause(attempt, Throttled("x"))
+        assert pause is not None and MIN_PAUSE <= pause <= MAX_PAUSE
+    assert _pause(1, Throttled("x", retry_after=0.0)) == MIN_PAUSE
+    assert _pause(1, Throttled("x", retry_after=MAX_PAUSE + 1)) is None  # told to the user instead

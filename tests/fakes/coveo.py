@@ -29,6 +29,8 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before answering (a hang if longer than the bot's deadline)
     content_type: str = "application/json"
+    trickle: float = 0.0  # stream a valid body one byte at a time, this many seconds apart
+    endless: bool = False  # stream a JSON array that never ends (until the bot hangs up)
 
 
 def api_key(name: str, **fields: Any) -> dict[str, Any]:
@@ -88,7 +90,7 @@ class FakeCoveo:
             await asyncio.sleep(self.latency)
         fault = self.faults[org].popleft() if self.faults[org] else None
         if fault is not None:
-            return await self._answer_fault(fault)
+            return await self._answer_fault(fault, request)
         if not self._authorised(request):
             return _coveo_error(401, "INVALID_TOKEN", "The token is invalid or expired.")
         if org not in self.orgs:
@@ -121,9 +123,22 @@ class FakeCoveo:
         self._record(request)
         return _coveo_error(404, "NOT_FOUND", "No such route.")
 
-    async def _answer_fault(self, fault: Fault) -> web.StreamResponse:
+    async def _answer_fault(self, fault: Fault, request: web.Request) -> web.StreamResponse:
         if fault.delay:
             await asyncio.sleep(fault.delay)
+        if fault.trickle or fault.endless:
+            response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+            await response.prepare(request)
+            if fault.endless:
+                await response.write(b"[")
+                row = (json.dumps(api_key("filler")) + ",").encode() * 100
+                while True:
+                    await response.write(row)
+            for byte in b"[]":
+                await asyncio.sleep(fault.trickle)
+                await response.write(bytes([byte]))
+            await response.write_eof()
+            return response
         body = (
             fault.body
             if fault.body is not None
