@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-from tests.conftest import SIGNING_SECRET, BotProcess, message_text, new_org
+from tests.conftest import ROOT, SIGNING_SECRET, BotProcess, message_text, new_org
 from tests.fakes.coveo import GOOD_TOKEN, FakeCoveo, api_key
 from tests.fakes.slack import APP_TOKEN, BOT_TOKEN, FakeSlack
 
@@ -74,3 +77,47 @@ def test_socket_mode_with_every_secret_from_files(
     answers = fake_slack.wait_for_answers(response_url)
     assert len(answers) == 1 and key["id"] in message_text(answers[0])
     assert bot.stop() == 0
+
+
+# `make install` puts the console script beside the interpreter that runs the tests.
+CONSOLE_SCRIPT = Path(sys.executable).with_name("apikeyid")
+
+
+def run(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    # No PYTHONPATH: the console script must find the bot through the install alone.
+    return subprocess.run(
+        command,
+        env={"PATH": os.environ.get("PATH", ""), **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_console_script_answers_like_python_m_bot(fake_coveo: FakeCoveo, tmp_path: Path) -> None:
+    assert CONSOLE_SCRIPT.is_file(), f"{CONSOLE_SCRIPT} is missing: `make install` installs the project"
+    org = new_org()
+    key = api_key("Console key")
+    fake_coveo.add_org(org, [key, api_key("Other key")])
+    env = {"COVEO_ACCESS_TOKEN": GOOD_TOKEN, "COVEO_PLATFORM_URL": fake_coveo.url}
+    for args in (
+        ["lookup", org, "console", "key"],
+        ["lookup", "--json", org, "Console key"],
+        ["lookup", org, "nope"],
+    ):
+        script = run([str(CONSOLE_SCRIPT), *args], env, tmp_path)
+        module = run([sys.executable, "-m", "bot", *args], {**env, "PYTHONPATH": str(ROOT)}, tmp_path)
+        assert (script.returncode, script.stdout) == (module.returncode, module.stdout), script.stderr
+        assert script.stdout.strip()
+    assert key["id"] in run([str(CONSOLE_SCRIPT), "lookup", org, "Console key"], env, tmp_path).stdout
+
+
+def test_console_script_exit_code_and_help_name(tmp_path: Path) -> None:
+    # main()'s return value is the exit code: 2 for a configuration problem, as with python -m bot.
+    empty = run([str(CONSOLE_SCRIPT)], {}, tmp_path)
+    assert empty.returncode == 2 and "SLACK_BOT_TOKEN" in empty.stderr
+    script_help = run([str(CONSOLE_SCRIPT), "lookup", "--help"], {}, tmp_path)
+    assert script_help.returncode == 0 and script_help.stdout.startswith("usage: apikeyid lookup ")
+    module_help = run([sys.executable, "-m", "bot", "--help"], {"PYTHONPATH": str(ROOT)}, tmp_path)
+    assert module_help.returncode == 0 and module_help.stdout.startswith("usage: python -m bot ")
