@@ -35,6 +35,17 @@ def wait_for_health(bot: BotProcess, key: str) -> dict[str, object]:
     return health
 
 
+def assert_no_writable_executable_memory_users(bot: BotProcess) -> None:
+    """deploy/apikeyid.service sets MemoryDenyWriteExecute=yes. CPython has no JIT, so what would
+    break it is libffi closures, made by ctypes or cffi callbacks: none may be loaded once the bot has worked."""
+    assert bot.process is not None
+    maps = Path(f"/proc/{bot.process.pid}/maps")
+    if not maps.exists():
+        return  # not Linux: systemd is not there either
+    loaded = {line.rsplit("/", 1)[-1] for line in maps.read_text().splitlines() if "/" in line}
+    assert not [name for name in loaded if name.startswith(("_ctypes", "_cffi_backend", "libffi"))], loaded
+
+
 def test_http_mode_with_every_secret_from_files(start_bot, fake_coveo: FakeCoveo, tmp_path: Path) -> None:
     bot = start_bot(
         **secret_files(
@@ -52,6 +63,7 @@ def test_http_mode_with_every_secret_from_files(start_bot, fake_coveo: FakeCoveo
     fake_coveo.add_org(org, [key])
     # The command is signed with SIGNING_SECRET and Coveo accepts only GOOD_TOKEN: both came from files.
     assert key["id"] in message_text(bot.ask(f"{org} from files"))
+    assert_no_writable_executable_memory_users(bot)
     assert bot.stop() == 0
 
 
@@ -76,6 +88,7 @@ def test_socket_mode_with_every_secret_from_files(
     fake_slack.send_slash_command(dict(parse_qsl(body)))
     answers = fake_slack.wait_for_answers(response_url)
     assert len(answers) == 1 and key["id"] in message_text(answers[0])
+    assert_no_writable_executable_memory_users(bot)
     assert bot.stop() == 0
 
 
