@@ -4,15 +4,34 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck unit bench check clean
+.PHONY: install run test lint typecheck unit bench check clean lock
 
 install: $(STAMP)
 
 # Re-installs only when a dependency file changed, so repeated runs are instant.
+# --require-hashes: every download must match a hash in the lock, so a swapped file fails.
+# Then the project itself (the `apikeyid` command), editable, built by the pinned setuptools just
+# installed: a second call, because hash-checking mode refuses a requirement without a hash.
 $(STAMP): pyproject.toml requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
+
+# Re-pins requirements.txt (runtime) and requirements-dev.txt (runtime + tools, constrained to the
+# same runtime pins) from pyproject.toml, with hashes, keeping every current version it can.
+# `make lock UPGRADE=httpx` (or UPGRADE="httpx anyio", or UPGRADE=all) moves those to the newest
+# versions pyproject's ranges allow. uv rather than pip-tools: one wheel with no dependencies and
+# no reliance on pip's internals (pinned in requirements-dev.txt like every tool), and --universal
+# keeps the lock valid on macOS and Windows too.
+UPGRADE ?=
+UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" \
+	$(if $(filter all,$(UPGRADE)),--upgrade,$(addprefix --upgrade-package ,$(UPGRADE)))
+
+lock: install
+	$(UV_COMPILE) pyproject.toml -o requirements.txt
+	$(UV_COMPILE) pyproject.toml --extra dev -c requirements.txt -o requirements-dev.txt
 
 run: install
 	$(BIN)/python -m bot

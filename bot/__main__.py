@@ -1,4 +1,4 @@
-"""`python -m bot`: serve Slack (HTTP or Socket Mode), or run a terminal command.
+"""`python -m bot` (or the `apikeyid` command): serve Slack (HTTP or Socket Mode), or run a terminal command.
 
 python -m bot                       serve (Socket Mode when SLACK_APP_TOKEN is set)
 python -m bot lookup ORG NAME...    print the answer in the terminal (--json for JSON)
@@ -22,7 +22,8 @@ log = logging.getLogger("bot")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__.split("\n\n")[0])
+    """Run the command line; the return value is the process's exit code."""
+    parser = argparse.ArgumentParser(prog=_prog(sys.argv[0]), description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="action")
     look = sub.add_parser("lookup", help="look up an API key from the terminal")
     look.add_argument("org", help="organization id or admin console URL")
@@ -53,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_check(settings, args.org)
     return serve(settings)
+
+
+def _prog(argv0: str) -> str:
+    """The name help and usage lines give: how the user started us, not `__main__.py`."""
+    name = os.path.basename(argv0)
+    return "python -m bot" if name in ("__main__.py", "") else name
 
 
 def serve(settings: Settings) -> int:

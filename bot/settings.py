@@ -147,21 +147,8 @@ def load_settings(env: Mapping[str, str], *, for_slack: bool = True) -> Settings
     problem = _url_problem("COVEO_PLATFORM_URL", platform_url)
     if problem:
         problems.append(problem)
-    token_text = get("COVEO_ACCESS_TOKEN")
-    token_file_text = get("COVEO_ACCESS_TOKEN_FILE")
-    token_file: Path | None = None
-    if token_text and token_file_text:
-        problems.append("Set COVEO_ACCESS_TOKEN or COVEO_ACCESS_TOKEN_FILE, not both.")
-    elif token_file_text:
-        token_file = Path(token_file_text)
-        try:
-            token_text = token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            problems.append(f"COVEO_ACCESS_TOKEN_FILE cannot be read ({exc.strerror or 'error'}).")
-        else:
-            if not token_text:
-                problems.append("COVEO_ACCESS_TOKEN_FILE is empty.")
-    elif not token_text:
+    token_text, token_file = _secret_from(env, "COVEO_ACCESS_TOKEN", problems)
+    if not token_text and token_file is None:
         problems.append(
             "COVEO_ACCESS_TOKEN is missing: the OAuth2 access token of a Coveo service user "
             "that holds the API key View privilege (or set COVEO_ACCESS_TOKEN_FILE)."
@@ -174,9 +161,11 @@ def load_settings(env: Mapping[str, str], *, for_slack: bool = True) -> Settings
         )
 
     # Slack
-    bot_token = get("SLACK_BOT_TOKEN")
-    signing_secret = get("SLACK_SIGNING_SECRET")
-    app_token = get("SLACK_APP_TOKEN")
+    # Problems with the Slack secrets matter only to the commands that talk to Slack.
+    slack_problems: list[str] = []
+    bot_token, bot_token_file = _secret_from(env, "SLACK_BOT_TOKEN", slack_problems)
+    signing_secret, signing_secret_file = _secret_from(env, "SLACK_SIGNING_SECRET", slack_problems)
+    app_token, app_token_file = _secret_from(env, "SLACK_APP_TOKEN", slack_problems)
     slack_api_url = get("SLACK_API_URL") or DEFAULT_SLACK_API_URL
     if not slack_api_url.endswith("/"):
         slack_api_url += "/"
@@ -193,13 +182,15 @@ def load_settings(env: Mapping[str, str], *, for_slack: bool = True) -> Settings
             "in Slack: the channel's name → About → Channel ID."
         )
     if for_slack:
-        if not bot_token:
+        problems += slack_problems
+        # A secret whose file could not be read is already reported; "missing" would only confuse.
+        if not bot_token and bot_token_file is None:
             problems.append("SLACK_BOT_TOKEN is missing (the bot token, xoxb-…, from the Slack app's page).")
-        elif not bot_token.startswith("xoxb-"):
+        elif bot_token and not bot_token.startswith("xoxb-"):
             problems.append("SLACK_BOT_TOKEN must be a bot token starting with xoxb-.")
         if app_token and not app_token.startswith("xapp-"):
             problems.append("SLACK_APP_TOKEN must be an app-level token starting with xapp-.")
-        if not app_token and not signing_secret:
+        if not (app_token or app_token_file or signing_secret or signing_secret_file):
             problems.append(
                 "SLACK_SIGNING_SECRET is missing: HTTP mode needs it to check Slack's requests "
                 "(or set SLACK_APP_TOKEN to use Socket Mode)."
@@ -251,6 +242,35 @@ def load_settings(env: Mapping[str, str], *, for_slack: bool = True) -> Settings
         rate_limit_per_minute=rate,
         warnings=tuple(warnings),
     )
+
+
+def _secret_from(env: Mapping[str, str], name: str, problems: list[str]) -> tuple[str, Path | None]:
+    """The secret `name`, given as is or in the file named by `name_FILE` (the Docker and
+    Kubernetes secrets convention), and that file's path when there is one, so it can be re-read.
+
+    ("", None) when neither is set: whether that is a problem is the caller's call.
+    Both ways at once, or an unreadable or empty file, is added to `problems`.
+    """
+    value = env.get(name, "").strip()
+    path_text = env.get(f"{name}_FILE", "").strip()
+    if not path_text:
+        return value, None
+    if value:
+        problems.append(f"Set {name} or {name}_FILE, not both.")
+        return value, None
+    path = Path(path_text)
+    try:
+        # Files written by `echo` or an editor end with a newline that is not part of the secret.
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        problems.append(f"{name}_FILE cannot be read: {path} ({exc.strerror or type(exc).__name__}).")
+        return "", path
+    except UnicodeDecodeError:
+        problems.append(f"{name}_FILE cannot be read: {path} (not UTF-8 text).")
+        return "", path
+    if not value:
+        problems.append(f"{name}_FILE is empty: {path}.")
+    return value, path
 
 
 def is_loopback(host: str) -> bool:
