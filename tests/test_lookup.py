@@ -33,7 +33,7 @@ async def test_concurrent_askers_share_one_call(fake_coveo: FakeCoveo) -> None:
     fake_coveo.faults[org].append(Fault(status=503, delay=0.2))
     keys = directory(fake_coveo)
     results = await asyncio.gather(*(keys.keys(org, deadline=deadline()) for _ in range(50)))
-    await keys.coveo.aclose()
+    await keys.aclose()
     assert all(len(found.keys) == 1 for found, _ in results)
     assert keys.calls == 1 and fake_coveo.calls(org) == 2  # one fetch: the 503 and its retry
 
@@ -51,22 +51,26 @@ async def test_ttl_and_lru(fake_coveo: FakeCoveo) -> None:
     await keys.keys(orgs[1], deadline=deadline())
     await keys.keys(orgs[2], deadline=deadline())  # evicts orgs[0], the least recently used
     assert (await keys.keys(orgs[0], deadline=deadline()))[1] is False
-    await keys.coveo.aclose()
+    await keys.aclose()
 
 
 async def test_run_outcomes(fake_coveo: FakeCoveo) -> None:
     org = new_org()
     fake_coveo.add_org(org, [api_key("alpha"), api_key("beta")])
     keys = directory(fake_coveo)
-    assert isinstance(await run(Lookup(org, "alpha"), keys, deadline=deadline(), region="us"), Found)
-    assert isinstance(await run(Lookup(org, "gamma"), keys, deadline=deadline(), region="us"), NotFound)
-    listing = await run(ListKeys(org), keys, deadline=deadline(), region="us")
+    assert isinstance(await run(Lookup(org, "alpha"), keys, deadline=deadline()), Found)
+    assert isinstance(await run(Lookup(org, "gamma"), keys, deadline=deadline()), NotFound)
+    listing = await run(ListKeys(org), keys, deadline=deadline())
     assert isinstance(listing, Listing) and len(listing.keys) == 2
-    found = await run(Lookup(org, "alpha"), keys, deadline=deadline(), region="us")
+    found = await run(Lookup(org, "alpha"), keys, deadline=deadline())
     assert isinstance(found, Found) and found.request_id and found.request_id.startswith("req-")
-    failed = await run(Lookup(new_org(), "x"), keys, deadline=deadline(), region="eu")
-    assert isinstance(failed, Failed) and failed.region == "eu"
-    await keys.coveo.aclose()
+    assert isinstance(found, Found) and found.region == "us"
+    failed = await run(Lookup(new_org(), "x"), keys, deadline=deadline())
+    assert isinstance(failed, Failed) and failed.region == "us" and failed.unserved_hint is None
+    # A region the bot has no token for: the regions it has are asked, and the answer says so.
+    unserved = await run(Lookup(new_org(), "x", "eu"), keys, deadline=deadline())
+    assert isinstance(unserved, Failed) and unserved.region == "us" and unserved.unserved_hint == "eu"
+    await keys.aclose()
 
 
 async def test_the_cache_is_bounded_by_keys_as_well_as_orgs(fake_coveo: FakeCoveo) -> None:
@@ -79,7 +83,7 @@ async def test_the_cache_is_bounded_by_keys_as_well_as_orgs(fake_coveo: FakeCove
     await keys.keys(small, deadline=deadline())
     assert (await keys.keys(small, deadline=deadline()))[1] is True
     assert (await keys.keys(big, deadline=deadline()))[1] is False  # evicted to stay under 20 keys
-    await keys.coveo.aclose()
+    await keys.aclose()
 
 
 async def test_forbidden_org_suggests_others_but_not_itself(fake_coveo: FakeCoveo) -> None:
@@ -89,8 +93,8 @@ async def test_forbidden_org_suggests_others_but_not_itself(fake_coveo: FakeCove
     fake_coveo.add_org(twin, [])
     fake_coveo.faults[org].append(Fault(status=403))
     keys = directory(fake_coveo)
-    failed = await run(Lookup(org, "x"), keys, deadline=deadline(), region="us")
-    await keys.coveo.aclose()
+    failed = await run(Lookup(org, "x"), keys, deadline=deadline())
+    await keys.aclose()
     assert isinstance(failed, Failed)
     ids = [o.id for o in failed.similar_orgs]
     assert twin in ids and org not in ids
