@@ -15,6 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.apikey import ApiKey
 from bot.command import ListKeys, Lookup
@@ -127,6 +128,8 @@ class KeyDirectory:
         *,
         max_orgs: int = 64,
         max_keys: int = 50_000,
+        remember_for: float = REMEMBER_FOR,
+        max_remembered: int = REMEMBER_AT_MOST,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         clients = {coveo.region: coveo} if isinstance(coveo, CoveoClient) else dict(coveo)
@@ -134,6 +137,8 @@ class KeyDirectory:
         self.ttl = ttl
         self.max_orgs = max_orgs
         self.max_keys = max_keys  # bounds memory: big orgs hold tens of thousands of keys
+        self.remember_for = remember_for
+        self.max_remembered = max_remembered
         self.clock = clock
         self.calls = 0  # Coveo calls made, for the benchmark and tests
         self._cache: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
@@ -155,7 +160,7 @@ class KeyDirectory:
         if entry is None:
             return None
         region, learnt = entry
-        if self.clock() - learnt >= REMEMBER_FOR or region not in self.clients:
+        if self.clock() - learnt >= self.remember_for or region not in self.clients:
             del self._homes[org]
             return None
         return region
@@ -163,7 +168,7 @@ class KeyDirectory:
     def remember(self, org: str, region: str) -> None:
         self._homes[org] = (region, self.clock())
         self._homes.move_to_end(org)
-        while len(self._homes) > REMEMBER_AT_MOST:
+        while len(self._homes) > self.max_remembered:
             self._homes.popitem(last=False)
 
     def forget(self, org: str) -> None:
@@ -211,6 +216,8 @@ class KeyDirectory:
     async def _race(self, org: str, regions: list[str], deadline: float) -> tuple[str, KeyList, bool]:
         """Ask every region at once; the first to answer with the keys wins and the rest are dropped."""
         tasks = {asyncio.create_task(self.keys(org, r, deadline=deadline)): r for r in regions}
+        for task in tasks:
+            task.add_done_callback(_consume)  # losers' outcomes are dropped; asyncio must not warn about them
         errors: dict[str, CoveoError] = {}
         try:
             pending = set(tasks)
@@ -277,14 +284,16 @@ class KeyDirectory:
             flight.waiters -= 1
             if flight.waiters == 0 and not flight.task.done():
                 # …but when every asker gave up (a region that lost the race), nobody needs the call.
+                # It leaves the table now: a later asker must start a new call, not join a dying one.
                 flight.task.cancel()
+                if self._in_flight.get(slot) is flight:
+                    del self._in_flight[slot]
 
     def _landed(self, slot: tuple[str, str], task: asyncio.Task[KeyList]) -> None:
-        if self._in_flight.get(slot) is not None and self._in_flight[slot].task is task:
+        flight = self._in_flight.get(slot)
+        if flight is not None and flight.task is task:
             del self._in_flight[slot]
-        # Every asker may have given up; reading the outcome keeps asyncio from warning about it.
-        if not task.cancelled():
-            task.exception()
+        _consume(task)
 
     async def _fetch(self, slot: tuple[str, str], deadline: float) -> KeyList:
         region, org = slot
@@ -299,6 +308,12 @@ class KeyDirectory:
             ):
                 self._cache.popitem(last=False)
         return listed
+
+
+def _consume(task: asyncio.Task[Any]) -> None:
+    """Read a finished task's outcome, so asyncio does not warn that nobody did."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def run(

@@ -313,7 +313,7 @@ def _nowhere(org: str, asked: tuple[RegionError, ...]) -> str:
             else error_text(a.error, org, a.region, a.token_variable)
         )
         lines.append(f"• *{a.region.upper()}*: {reason}")
-    return "\n".join(lines)
+    return "\n".join(lines) + ("\n" + out_of_reach.strip() if out_of_reach else "")
 
 
 def error_text(error: CoveoError, org: str, region: str, token_variable: str = SINGLE_TOKEN_VARIABLE) -> str:
