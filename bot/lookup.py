@@ -187,7 +187,7 @@ class KeyDirectory:
         home = self.home(org)
         if home is not None:
             try:
-                return home, *await self.keys(org, home, deadline=deadline)
+                listed, cached = await self.keys(org, home, deadline=deadline)
             except (OrganizationNotFound, NotAllowed) as error:
                 # The region stopped knowing the org (moved, deleted, access removed): look everywhere.
                 self.forget(org)
@@ -195,6 +195,9 @@ class KeyDirectory:
             except CoveoError as error:
                 # Throttled, token rejected, down: the org still lives there, so that is the answer.
                 raise NoRegion([self.region_error(home, error)]) from error
+            else:
+                self.remember(org, home)  # still there: keep it among the most recently used
+                return home, listed, cached
         others = [r for r in self.clients if r != home]
         if not others:
             raise NoRegion(tried)
@@ -244,7 +247,7 @@ class KeyDirectory:
         self, org: str, *, deadline: float, regions: list[str] | None = None
     ) -> list[Organization]:
         """Organisations the tokens can see whose id or name looks like `org`; [] when unknown."""
-        asked = [r for r in (regions or list(self.clients)) if r in self.clients]
+        asked = [r for r in (self.clients if regions is None else regions) if r in self.clients]
         lists = await asyncio.gather(*(self._organizations(r, deadline) for r in asked))
         orgs = {f"{o.region}/{o.id}": o for listed in lists for o in listed if o.id != org}
         candidates = [(trigrams(o.id), o.id, k) for k, o in orgs.items()]
