@@ -1,7 +1,7 @@
 """`python -m bot` (or the `apikeyid` command): serve Slack (HTTP or Socket Mode), or run a terminal command.
 
 python -m bot                       serve (Socket Mode when SLACK_APP_TOKEN is set)
-python -m bot lookup ORG NAME...    print the answer in the terminal (--json for JSON)
+python -m bot lookup ORG NAME...    print the answer in the terminal (--json for JSON, --region R for one region)
 python -m bot check [ORG]           check the configuration, Slack and Coveo
 """
 
@@ -16,7 +16,7 @@ import sys
 from dotenv import find_dotenv, load_dotenv
 
 from bot import logs
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import REGIONS, Settings, SettingsError, load_settings
 
 log = logging.getLogger("bot")
 
@@ -29,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     look.add_argument("org", help="organization id or admin console URL")
     look.add_argument("name", nargs="*", help="API key name (omit to list every key)")
     look.add_argument("--json", action="store_true", help="print JSON")
+    look.add_argument(
+        "--region",
+        type=str.lower,
+        choices=REGIONS,
+        help="ask this region only (default: find the org's region)",
+    )
     check = sub.add_parser("check", help="check the configuration, Slack and Coveo")
     check.add_argument("org", nargs="?", help="an organization id to list keys of, as a Coveo check")
     args = parser.parse_args(argv)
@@ -48,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "lookup":
         from bot.cli import run_lookup
 
-        return run_lookup(settings, [args.org, *args.name], as_json=args.json)
+        return run_lookup(settings, [args.org, *args.name], as_json=args.json, region=args.region)
     if args.action == "check":
         from bot.doctor import run_check
 

@@ -162,7 +162,6 @@ class CommandRun:
                 command,
                 self.services.directory,
                 deadline=self.started + settings.answer_deadline,
-                region=settings.coveo_region,
             )
             _audit_result(self.audit, result)
             await self.answer(result)
@@ -208,6 +207,7 @@ def _optional(value: Any) -> str | None:
 def _audit_result(audit: dict[str, Any], result: lookup.Result) -> None:
     if not isinstance(result, lookup.Failed):
         audit["coveo_request_id"] = result.request_id
+        audit["region"] = result.region
     if isinstance(result, lookup.Found):
         audit["outcome"] = "found" if len(result.keys) == 1 else "several"
         audit["key_ids"] = [k.id for k in result.keys]
@@ -222,3 +222,5 @@ def _audit_result(audit: dict[str, Any], result: lookup.Result) -> None:
         audit["error"] = result.error.kind
         audit["status"] = result.error.status
         audit["coveo_request_id"] = result.error.request_id
+        audit["region"] = result.region
+        audit["regions_asked"] = {a.region: a.error.kind for a in result.asked}

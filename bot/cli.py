@@ -1,4 +1,4 @@
-"""Terminal front door: `python -m bot lookup <org> <name> [--json]`, the same code as Slack's."""
+"""Terminal front door: `python -m bot lookup [--json] [--region R] <org> <name>`, the same code as Slack's."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from bot import lookup
 from bot.command import Help, Invalid, parse
-from bot.coveo import CoveoClient
+from bot.coveo import CoveoClient, CoveoError
 from bot.replies import Reply, render
 from bot.settings import Settings
 from bot.text import unescape_slack
@@ -20,19 +20,27 @@ from bot.text import unescape_slack
 EXIT_FOUND, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_COVEO_ERROR = 0, 1, 2, 3
 
 
-async def lookup_command(settings: Settings, words: list[str], *, as_json: bool) -> int:
+async def lookup_command(
+    settings: Settings, words: list[str], *, as_json: bool, region: str | None = None
+) -> int:
     command = parse(" ".join(words))
     now = datetime.now(UTC)
     if isinstance(command, Help | Invalid):
         print(plain_text(render(command, now)).replace("/apikeyid", "python -m bot lookup"), file=sys.stderr)
         return EXIT_USAGE
-    coveo = CoveoClient.from_settings(settings)
+    if region is not None and region not in settings.region_names:
+        print(
+            f"The bot has no token for region {region.upper()} (it serves "
+            f"{', '.join(r.upper() for r in settings.region_names)}): set COVEO_ACCESS_TOKEN_{region.upper()}.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    directory = lookup.KeyDirectory(CoveoClient.from_settings(settings), ttl=0)
     try:
-        directory = lookup.KeyDirectory(coveo, ttl=0)
         deadline = time.monotonic() + settings.answer_deadline
-        result = await lookup.run(command, directory, deadline=deadline, region=settings.coveo_region)
+        result = await lookup.run(command, directory, deadline=deadline, region=region)
     finally:
-        await coveo.aclose()
+        await directory.aclose()
     if as_json:
         # ASCII only: Coveo's text may hold terminal escapes or right-to-left overrides, which
         # JSON escapes as \uXXXX this way (a JSON reader gets the exact text back).
@@ -44,31 +52,46 @@ async def lookup_command(settings: Settings, words: list[str], *, as_json: bool)
     return EXIT_NOT_FOUND if isinstance(result, lookup.NotFound) else EXIT_FOUND
 
 
-def run_lookup(settings: Settings, words: list[str], *, as_json: bool) -> int:
-    return asyncio.run(lookup_command(settings, words, as_json=as_json))
+def run_lookup(settings: Settings, words: list[str], *, as_json: bool, region: str | None = None) -> int:
+    return asyncio.run(lookup_command(settings, words, as_json=as_json, region=region))
 
 
 def result_json(result: lookup.Result) -> dict[str, Any]:
     if isinstance(result, lookup.Found):
         return {
             "org": result.org,
+            "region": result.region,
             "query": result.query,
             "matched_by": result.how,
             "keys": [k.facts() for k in result.keys],
         }
     if isinstance(result, lookup.NotFound):
-        return {"org": result.org, "query": result.query, "keys": [], "suggestions": result.suggestions}
+        return {
+            "org": result.org,
+            "region": result.region,
+            "query": result.query,
+            "keys": [],
+            "suggestions": result.suggestions,
+        }
     if isinstance(result, lookup.Listing):
-        return {"org": result.org, "keys": [k.facts() for k in result.keys]}
-    error = result.error
+        return {"org": result.org, "region": result.region, "keys": [k.facts() for k in result.keys]}
     return {
         "org": result.org,
-        "error": {
-            "kind": error.kind,
-            "status": error.status,
-            "code": error.error_code,
-            "request_id": error.request_id,
-        },
+        "region": result.region,  # the region whose failure is reported in "error"
+        "error": _error_json(result.error),
+        "regions": [{"region": a.region, **_error_json(a.error)} for a in result.asked],
+        "similar_organizations": [
+            {"id": o.id, "name": o.display_name, "region": o.region} for o in result.similar_orgs
+        ],
+    }
+
+
+def _error_json(error: CoveoError) -> dict[str, Any]:
+    return {
+        "kind": error.kind,
+        "status": error.status,
+        "code": error.error_code,
+        "request_id": error.request_id,
     }
 
 

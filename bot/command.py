@@ -6,16 +6,21 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
-from bot.coveo import ORG_ID
 from bot.text import code, inert, shorten, unescape_slack
 
+# Coveo organisation ids are lowercase letters and digits (e.g. "mycoveoorganization8tp8wu3");
+# anything else is refused before a request can leave.
+ORG_ID = re.compile(r"^[a-z0-9]{1,100}\Z")
 HELP_WORDS = frozenset({"help", "-h", "--help", "?", "usage"})
 # Pairs of quotes people (and their keyboards' smart punctuation) wrap names in.
 QUOTE_PAIRS = {'"': '"', "'": "'", "“": "”", "”": "”", "‘": "’", "’": "’", "«": "»", "„": "“", "`": "`"}
 # Slack wraps links it recognises as <https://…> or <https://…|label>.
 _SLACK_LINK = re.compile(r"^<(https?://[^|>]+)(?:\|[^>]*)?>$")
 _LEADING_LINK = re.compile(r"^<https?://[^>]*>")
-_ADMIN_HOST = re.compile(r"^([a-z0-9]+)\.admin\.org\.coveo\.com$")
+_ADMIN_HOST = re.compile(r"^([a-z0-9]+)\.admin\.org(eu|au|ca|hipaa)?\.coveo\.com$")
+# The admin console's host names its region: platform.cloud.coveo.com is US, platform-eu… EU,
+# platformhipaa… HIPAA. Other platform hosts (dev, staging) give no hint.
+_PLATFORM_HOST = re.compile(r"^platform(?:-(eu|au|ca)|(hipaa))?\.cloud\.coveo\.com$")
 
 
 @dataclass(frozen=True)
@@ -26,12 +31,14 @@ class Help:
 @dataclass(frozen=True)
 class ListKeys:
     org: str
+    region: str | None = None  # the region a pasted admin-console URL names ("us", "eu", …)
 
 
 @dataclass(frozen=True)
 class Lookup:
     org: str
     name: str
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,21 +68,26 @@ def parse(text: str) -> Command:
         # str.split() without a separator splits on any whitespace: tabs, newlines, no-break spaces.
         parts = text.split(maxsplit=1)
         org_token, rest = parts[0], (parts[1] if len(parts) > 1 else "")
-    org = org_from(org_token)
+    org, region = org_and_region(org_token)
     if org is None:
         return Invalid(_bad_org_reason(org_token))
     name = strip_quotes(rest.strip())
-    return Lookup(org, name) if name else ListKeys(org)
+    return Lookup(org, name, region) if name else ListKeys(org, region)
 
 
 def org_from(token: str) -> str | None:
     """The org id in `token`: the id itself, or one found in a pasted admin-console URL."""
+    return org_and_region(token)[0]
+
+
+def org_and_region(token: str) -> tuple[str | None, str | None]:
+    """The org id in `token`, and the region its URL names when it is a pasted admin-console URL."""
     link = _SLACK_LINK.match(token)
     if link:
         token = link.group(1)
     if token.startswith(("http://", "https://")):
         return _org_from_url(token)
-    return token if ORG_ID.match(token) else None
+    return (token if ORG_ID.match(token) else None), None
 
 
 def strip_quotes(name: str) -> str:
@@ -84,26 +96,29 @@ def strip_quotes(name: str) -> str:
     return name
 
 
-def _org_from_url(url: str) -> str | None:
+def _org_from_url(url: str) -> tuple[str | None, str | None]:
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
     except ValueError:
-        return None
+        return None, None
     if not host.endswith(".coveo.com"):
-        return None
+        return None, None
     per_org = _ADMIN_HOST.match(host)
     if per_org:
-        return per_org.group(1) if ORG_ID.match(per_org.group(1)) else None
+        # Only orgeu/orgau/… name a region; a plain .org. host is not proof of US.
+        return (per_org.group(1), per_org.group(2)) if ORG_ID.match(per_org.group(1)) else (None, None)
+    platform = _PLATFORM_HOST.match(host)
+    region = (platform.group(1) or platform.group(2) or "us") if platform else None
     # The admin console keeps the org id first in the fragment: /admin/#/<orgId>/…
     for segment in parts.fragment.split("?")[0].split("/"):
         if segment:
-            return segment if ORG_ID.match(segment) else None
+            return (segment, region) if ORG_ID.match(segment) else (None, None)
     for name in ("organizationId", "organization"):
         values = parse_qs(parts.query).get(name) or parse_qs(parts.fragment.partition("?")[2]).get(name)
         if values and ORG_ID.match(values[0]):
-            return values[0]
-    return None
+            return values[0], region
+    return None, None
 
 
 def _bad_org_reason(token: str) -> str:

@@ -4,9 +4,9 @@ Every failure becomes a `CoveoError` carrying the HTTP status, Coveo's error cod
 and request id (for support tickets); `replies.py` turns each kind into user text.
 
     CoveoError
-    ├── TokenRejected          401: the service user's token expired or was revoked
+    ├── TokenRejected          401 or 419: the service user's token expired, was revoked, or is another region's
     ├── NotAllowed             403: the token lacks the API key View privilege on this org
-    ├── OrganizationNotFound   404: no such org in the configured region
+    ├── OrganizationNotFound   404: no such org in this client's region
     ├── Throttled              429: Coveo asks us to slow down (retry_after seconds)
     ├── CoveoUnavailable       5xx or network failure
     │   └── CoveoTimeout       no answer before the command's deadline
@@ -39,13 +39,11 @@ import httpx
 
 from bot import logs
 from bot.apikey import ApiKey, parse_api_keys
-from bot.settings import Secret, Settings
+from bot.command import ORG_ID
+from bot.settings import RegionSettings, Secret, Settings
 
 log = logging.getLogger(__name__)
 
-# Coveo organisation ids are lowercase letters and digits (e.g. "mycoveoorganization8tp8wu3");
-# anything else is refused before a request can leave.
-ORG_ID = re.compile(r"^[a-z0-9]{1,100}\Z")
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 MAX_ATTEMPTS = 6
 MIN_PAUSE = 0.2  # even "Retry-After: 0" gets a pause: a throttling Coveo is not hammered
@@ -118,14 +116,16 @@ class KeyList:
 class Organization:
     id: str
     display_name: str
+    region: str = ""  # the region whose token sees it
 
 
 class TokenSource:
     """The Coveo access token, re-read from its file when Coveo rejects it (rotation without restart)."""
 
-    def __init__(self, token: Secret, path: Path | None = None) -> None:
+    def __init__(self, token: Secret, path: Path | None = None, variable: str = "COVEO_ACCESS_TOKEN") -> None:
         self._token = token
         self._path = path
+        self.variable = variable  # where the token comes from, named in logs and in "rotate …" answers
 
     @property
     def current(self) -> Secret:
@@ -138,33 +138,39 @@ class TokenSource:
         try:
             fresh = self._path.read_text(encoding="utf-8").strip()
         except OSError:
-            log.warning("could not re-read COVEO_ACCESS_TOKEN_FILE")
+            log.warning("could not re-read %s", self.variable)
             return False
         if not fresh or fresh == self._token.reveal():
             return False
         self._token = Secret(fresh)
         logs.add_secret(fresh)
-        log.info("Coveo token re-read from COVEO_ACCESS_TOKEN_FILE")
+        log.info("Coveo token re-read from %s", self.variable)
         return True
 
 
 class CoveoClient:
-    """Lists API keys. One instance (and one pooled `httpx.AsyncClient`) per process."""
+    """Lists API keys in one region. One instance (and one pooled `httpx.AsyncClient`) per region and process."""
 
-    def __init__(self, base_url: str, tokens: TokenSource) -> None:
+    def __init__(self, base_url: str, tokens: TokenSource, region: str = "us") -> None:
         self.base_url = base_url.rstrip("/")
         self.tokens = tokens
+        self.region = region
         self._http = new_http_client()
         self.last_answer_at: float | None = None  # wall-clock time Coveo last answered, for /healthz
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CoveoClient:
-        """The client the settings describe; the token is re-read from its file when there is one."""
-        assert settings.coveo_access_token is not None  # load_settings refuses to start without one
+    def for_region(cls, region: RegionSettings) -> CoveoClient:
+        """The client for one configured region; the token is re-read from its file when there is one."""
         return cls(
-            settings.coveo_platform_url,
-            TokenSource(settings.coveo_access_token, settings.coveo_access_token_file),
+            region.platform_url,
+            TokenSource(region.token, region.token_file, region.token_variable),
+            region.name,
         )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> dict[str, CoveoClient]:
+        """One client per region the settings configure, by region name, in the settings' order."""
+        return {r.name: cls.for_region(r) for r in settings.coveo_regions}
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -192,7 +198,9 @@ class CoveoClient:
         for item in items:
             if isinstance(item, dict) and isinstance(item.get("id"), str):
                 name = item.get("displayName")
-                organizations.append(Organization(item["id"], name if isinstance(name, str) else ""))
+                organizations.append(
+                    Organization(item["id"], name if isinstance(name, str) else "", self.region)
+                )
         return organizations
 
     async def _get_json(self, url: str, deadline: float) -> tuple[Any, str | None]:
@@ -323,7 +331,7 @@ def _error_from(response: _Answer) -> CoveoError:
         f"Coveo answered {status}" + (f" {code}" if code else "") + (f": {message[:200]}" if message else "")
     )
     kwargs: dict[str, Any] = {"status": status, "error_code": code, "request_id": request_id}
-    if status == 401:
+    if status in (401, 419):  # 419: Coveo's own clients read it as an expired token
         return TokenRejected(detail, **kwargs)
     if status == 403:
         return NotAllowed(detail, **kwargs)

@@ -1,4 +1,9 @@
-"""One command's work: fetch the org's keys (cached, one call per org at a time) and match them.
+"""One command's work: find the org's region, fetch its keys (cached, one call per org at a time), match them.
+
+A Coveo token only works in the region that issued it, so the bot holds one client per
+region. An org's region is, in order: the one a pasted admin-console URL names; the one
+remembered from an earlier answer; otherwise the first region to answer with its keys
+when all are asked at once.
 
 `run` never raises for anything Coveo does: every failure becomes a `Failed` outcome.
 """
@@ -8,13 +13,23 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.apikey import ApiKey
 from bot.command import ListKeys, Lookup
-from bot.coveo import CoveoClient, CoveoError, KeyList, NotAllowed, Organization, OrganizationNotFound
+from bot.coveo import (
+    CoveoClient,
+    CoveoError,
+    KeyList,
+    NotAllowed,
+    Organization,
+    OrganizationNotFound,
+    TokenRejected,
+)
 from bot.matching import Hits, closest, find
+from bot.settings import SINGLE_TOKEN_VARIABLE
 from bot.text import fold, trigrams
 
 
@@ -25,6 +40,7 @@ class Found:
     keys: list[ApiKey]
     how: str
     request_id: str | None = None  # Coveo's id for the call that listed the keys
+    region: str = ""  # the region that answered
 
 
 @dataclass(frozen=True)
@@ -34,6 +50,7 @@ class NotFound:
     suggestions: list[str]
     total: int
     request_id: str | None = None
+    region: str = ""
 
 
 @dataclass(frozen=True)
@@ -41,20 +58,41 @@ class Listing:
     org: str
     keys: list[ApiKey]
     request_id: str | None = None
+    region: str = ""
+
+
+@dataclass(frozen=True)
+class RegionError:
+    """What one region answered instead of the org's keys."""
+
+    region: str
+    error: CoveoError
+    token_variable: str = SINGLE_TOKEN_VARIABLE  # what the admin rotates when the token was rejected
+
+    @property
+    def plain_not_found(self) -> bool:
+        return isinstance(self.error, OrganizationNotFound)
 
 
 @dataclass(frozen=True)
 class Failed:
+    """No region gave the org's keys. `error` and `region` are the failure to act on first;
+    `asked` is every region asked and its answer."""
+
     org: str
     error: CoveoError
     region: str
     similar_orgs: list[Organization] = field(default_factory=list)
+    asked: tuple[RegionError, ...] = ()
+    unserved_hint: str | None = None  # the pasted URL's region, which the bot has no token for
 
 
 Result = Found | NotFound | Listing | Failed
 
 
 ORG_LIST_TTL = 300.0  # the organisations a token sees change rarely
+REMEMBER_FOR = 24 * 3600.0  # an org's region almost never changes; the key cache is much shorter
+REMEMBER_AT_MOST = 10_000  # orgs whose region is remembered (a few hundred bytes each)
 
 
 @dataclass
@@ -63,67 +101,210 @@ class _Entry:
     fetched_at: float
 
 
+@dataclass
+class _Flight:
+    task: asyncio.Task[KeyList]
+    waiters: int = 0
+
+
+class NoRegion(Exception):
+    """No region asked gave the org's keys; `answers` says what each one said instead."""
+
+    def __init__(self, answers: list[RegionError]) -> None:
+        super().__init__("no region has this organization")
+        self.answers = answers
+
+
 class KeyDirectory:
-    """API key lists per org, kept `ttl` seconds; concurrent askers for one org share one Coveo call."""
+    """API key lists per (region, org), kept `ttl` seconds; concurrent askers share one Coveo call.
+
+    It also remembers which region holds each org, so that only that region is asked next time.
+    """
 
     def __init__(
         self,
-        coveo: CoveoClient,
+        coveo: CoveoClient | Mapping[str, CoveoClient],
         ttl: float,
         *,
         max_orgs: int = 64,
         max_keys: int = 50_000,
+        remember_for: float = REMEMBER_FOR,
+        max_remembered: int = REMEMBER_AT_MOST,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.coveo = coveo
+        clients = {coveo.region: coveo} if isinstance(coveo, CoveoClient) else dict(coveo)
+        self.clients: dict[str, CoveoClient] = clients
         self.ttl = ttl
         self.max_orgs = max_orgs
         self.max_keys = max_keys  # bounds memory: big orgs hold tens of thousands of keys
+        self.remember_for = remember_for
+        self.max_remembered = max_remembered
         self.clock = clock
         self.calls = 0  # Coveo calls made, for the benchmark and tests
-        self._cache: OrderedDict[str, _Entry] = OrderedDict()
-        self._in_flight: dict[str, asyncio.Task[KeyList]] = {}
-        self._orgs: tuple[list[Organization], float] | None = None
+        self._cache: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
+        self._in_flight: dict[tuple[str, str], _Flight] = {}
+        self._orgs: dict[str, tuple[list[Organization], float]] = {}
+        self._homes: OrderedDict[str, tuple[str, float]] = OrderedDict()  # org → (region, when learnt)
 
-    async def similar_orgs(self, org: str, *, deadline: float) -> list[Organization]:
-        """Organisations the token can see whose id or name looks like `org`; [] when unknown."""
-        if self._orgs is None or self.clock() - self._orgs[1] >= ORG_LIST_TTL:
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return tuple(self.clients)
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            await client.aclose()
+
+    def home(self, org: str) -> str | None:
+        """The region remembered for `org`, if any and still fresh."""
+        entry = self._homes.get(org)
+        if entry is None:
+            return None
+        region, learnt = entry
+        if self.clock() - learnt >= self.remember_for or region not in self.clients:
+            del self._homes[org]
+            return None
+        return region
+
+    def remember(self, org: str, region: str) -> None:
+        self._homes[org] = (region, self.clock())
+        self._homes.move_to_end(org)
+        while len(self._homes) > self.max_remembered:
+            self._homes.popitem(last=False)
+
+    def forget(self, org: str) -> None:
+        self._homes.pop(org, None)
+
+    async def locate(
+        self, org: str, *, deadline: float, only: str | None = None
+    ) -> tuple[str, KeyList, bool]:
+        """The region holding `org`, its keys, and whether they came from the cache.
+
+        `only` asks that one region alone. Raises `NoRegion` when no region asked has the org.
+        """
+        if only is not None:
+            return only, *await self._ask_one(org, only, deadline)
+        tried: list[RegionError] = []
+        home = self.home(org)
+        if home is not None:
             try:
-                self._orgs = (await self.coveo.list_organizations(deadline=deadline), self.clock())
+                listed, cached = await self.keys(org, home, deadline=deadline)
+            except (OrganizationNotFound, NotAllowed) as error:
+                # The region stopped knowing the org (moved, deleted, access removed): look everywhere.
+                self.forget(org)
+                tried.append(self.region_error(home, error))
+            except CoveoError as error:
+                # Throttled, token rejected, down: the org still lives there, so that is the answer.
+                raise NoRegion([self.region_error(home, error)]) from error
+            else:
+                self.remember(org, home)  # still there: keep it among the most recently used
+                return home, listed, cached
+        others = [r for r in self.clients if r != home]
+        if not others:
+            raise NoRegion(tried)
+        try:
+            return await self._race(org, others, deadline)
+        except NoRegion as nowhere:
+            raise NoRegion(tried + nowhere.answers) from None
+
+    async def _ask_one(self, org: str, region: str, deadline: float) -> tuple[KeyList, bool]:
+        try:
+            listed, cached = await self.keys(org, region, deadline=deadline)
+        except CoveoError as error:
+            if isinstance(error, OrganizationNotFound | NotAllowed) and self.home(org) == region:
+                self.forget(org)
+            raise NoRegion([self.region_error(region, error)]) from error
+        self.remember(org, region)
+        return listed, cached
+
+    async def _race(self, org: str, regions: list[str], deadline: float) -> tuple[str, KeyList, bool]:
+        """Ask every region at once; the first to answer with the keys wins and the rest are dropped."""
+        tasks = {asyncio.create_task(self.keys(org, r, deadline=deadline)): r for r in regions}
+        for task in tasks:
+            task.add_done_callback(_consume)  # losers' outcomes are dropped; asyncio must not warn about them
+        errors: dict[str, CoveoError] = {}
+        try:
+            pending = set(tasks)
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in sorted(done, key=lambda t: regions.index(tasks[t])):
+                    try:
+                        listed, cached = task.result()
+                    except CoveoError as error:
+                        # 404, 403, a rejected token, throttling: "not here, as far as we know".
+                        errors[tasks[task]] = error
+                        continue
+                    self.remember(org, tasks[task])
+                    return tasks[task], listed, cached
+        finally:
+            for task in tasks:
+                task.cancel()  # the slower regions are not waited for
+        raise NoRegion([self.region_error(r, errors[r]) for r in regions])
+
+    def region_error(self, region: str, error: CoveoError) -> RegionError:
+        return RegionError(region, error, self.clients[region].tokens.variable)
+
+    async def similar_orgs(
+        self, org: str, *, deadline: float, regions: list[str] | None = None
+    ) -> list[Organization]:
+        """Organisations the tokens can see whose id or name looks like `org`; [] when unknown."""
+        asked = [r for r in (self.clients if regions is None else regions) if r in self.clients]
+        lists = await asyncio.gather(*(self._organizations(r, deadline) for r in asked))
+        orgs = {f"{o.region}/{o.id}": o for listed in lists for o in listed if o.id != org}
+        candidates = [(trigrams(o.id), o.id, k) for k, o in orgs.items()]
+        candidates += [(trigrams(fold(o.display_name)), fold(o.display_name), k) for k, o in orgs.items()]
+        found = closest(fold(org), candidates, limit=10)
+        return [orgs[k] for k in dict.fromkeys(found)][:3]
+
+    async def _organizations(self, region: str, deadline: float) -> list[Organization]:
+        known = self._orgs.get(region)
+        if known is None or self.clock() - known[1] >= ORG_LIST_TTL:
+            try:
+                known = (await self.clients[region].list_organizations(deadline=deadline), self.clock())
             except CoveoError:
                 return []
-        orgs = {o.id: o for o in self._orgs[0] if o.id != org}
-        candidates = [(trigrams(o.id), o.id, o.id) for o in orgs.values()]
-        candidates += [(trigrams(fold(o.display_name)), fold(o.display_name), o.id) for o in orgs.values()]
-        ids = closest(fold(org), candidates, limit=10)
-        return [orgs[i] for i in dict.fromkeys(ids)][:3]
+            self._orgs[region] = known
+        return known[0]
 
-    async def keys(self, org: str, *, deadline: float, fresh: bool = False) -> tuple[KeyList, bool]:
-        """The org's keys and whether they came from the cache."""
-        entry = self._cache.get(org)
+    async def keys(
+        self, org: str, region: str | None = None, *, deadline: float, fresh: bool = False
+    ) -> tuple[KeyList, bool]:
+        """The org's keys in `region` (the only one when there is one) and whether they came from the cache."""
+        slot = (region or next(iter(self.clients)), org)
+        entry = self._cache.get(slot)
         if entry and not fresh and self.clock() - entry.fetched_at < self.ttl:
-            self._cache.move_to_end(org)
+            self._cache.move_to_end(slot)
             return entry.listed, True
-        task = self._in_flight.get(org)
-        if task is None:
-            task = asyncio.create_task(self._fetch(org, deadline))
-            self._in_flight[org] = task
-            task.add_done_callback(lambda done: self._forget(org, done))
-        # shield: one asker giving up must not cancel the call the others wait for.
-        return await asyncio.shield(task), False
+        flight = self._in_flight.get(slot)
+        if flight is None:
+            flight = _Flight(asyncio.create_task(self._fetch(slot, deadline)))
+            self._in_flight[slot] = flight
+            flight.task.add_done_callback(lambda done: self._landed(slot, done))
+        flight.waiters += 1
+        try:
+            # shield: one asker giving up must not cancel the call the others wait for…
+            return await asyncio.shield(flight.task), False
+        finally:
+            flight.waiters -= 1
+            if flight.waiters == 0 and not flight.task.done():
+                # …but when every asker gave up (a region that lost the race), nobody needs the call.
+                # It leaves the table now: a later asker must start a new call, not join a dying one.
+                flight.task.cancel()
+                if self._in_flight.get(slot) is flight:
+                    del self._in_flight[slot]
 
-    def _forget(self, org: str, task: asyncio.Task[KeyList]) -> None:
-        self._in_flight.pop(org, None)
-        # Every asker may have given up; reading the outcome keeps asyncio from warning about it.
-        if not task.cancelled():
-            task.exception()
+    def _landed(self, slot: tuple[str, str], task: asyncio.Task[KeyList]) -> None:
+        flight = self._in_flight.get(slot)
+        if flight is not None and flight.task is task:
+            del self._in_flight[slot]
+        _consume(task)
 
-    async def _fetch(self, org: str, deadline: float) -> KeyList:
+    async def _fetch(self, slot: tuple[str, str], deadline: float) -> KeyList:
+        region, org = slot
         self.calls += 1
-        listed = await self.coveo.list_api_keys(org, deadline=deadline)
+        listed = await self.clients[region].list_api_keys(org, deadline=deadline)
         if self.ttl > 0:
-            self._cache[org] = _Entry(listed, self.clock())
-            self._cache.move_to_end(org)
+            self._cache[slot] = _Entry(listed, self.clock())
+            self._cache.move_to_end(slot)
             while len(self._cache) > 1 and (
                 len(self._cache) > self.max_orgs
                 or sum(len(e.listed.keys) for e in self._cache.values()) > self.max_keys
@@ -132,23 +313,48 @@ class KeyDirectory:
         return listed
 
 
-async def run(command: ListKeys | Lookup, directory: KeyDirectory, *, deadline: float, region: str) -> Result:
+def _consume(task: asyncio.Task[Any]) -> None:
+    """Read a finished task's outcome, so asyncio does not warn that nobody did."""
+    if not task.cancelled():
+        task.exception()
+
+
+async def run(
+    command: ListKeys | Lookup, directory: KeyDirectory, *, deadline: float, region: str | None = None
+) -> Result:
+    """The outcome of one command. `region` forces one region; otherwise the org's region is found."""
+    hint = region or command.region
+    unserved = hint if hint is not None and hint not in directory.clients else None
+    only = None if unserved else hint
     try:
-        listed, cached = await directory.keys(command.org, deadline=deadline)
+        where, listed, cached = await directory.locate(command.org, deadline=deadline, only=only)
         if isinstance(command, ListKeys):
-            return Listing(command.org, listed.keys, listed.request_id)
+            return Listing(command.org, listed.keys, listed.request_id, where)
         result = find(listed.keys, command.name)
         if not isinstance(result, Hits) and cached:
             # The key may have been created since the list was cached: look once more.
-            listed, _ = await directory.keys(command.org, deadline=deadline, fresh=True)
+            listed, _ = await directory.keys(command.org, where, deadline=deadline, fresh=True)
             result = find(listed.keys, command.name)
-    except (OrganizationNotFound, NotAllowed) as error:
-        # Coveo may answer 403 for an org the token cannot see, existing or not: suggest either way.
-        return Failed(
-            command.org, error, region, await directory.similar_orgs(command.org, deadline=deadline)
-        )
-    except CoveoError as error:
-        return Failed(command.org, error, region)
+    except NoRegion as nowhere:
+        return await _failed(command.org, nowhere.answers, directory, deadline, unserved)
+    except CoveoError as error:  # the fresh look after a cached miss
+        return Failed(command.org, error, where, asked=(directory.region_error(where, error),))
     if isinstance(result, Hits):
-        return Found(command.org, command.name, result.keys, result.how, listed.request_id)
-    return NotFound(command.org, command.name, result.suggestions, len(listed.keys), listed.request_id)
+        return Found(command.org, command.name, result.keys, result.how, listed.request_id, where)
+    return NotFound(command.org, command.name, result.suggestions, len(listed.keys), listed.request_id, where)
+
+
+async def _failed(
+    org: str, answers: list[RegionError], directory: KeyDirectory, deadline: float, unserved: str | None
+) -> Failed:
+    # The failure to act on first: something other than "not here" (a rejected token, throttling…),
+    # then a 403 (the org may exist, unseen), then a plain 404.
+    main = min(
+        answers, key=lambda a: (isinstance(a.error, OrganizationNotFound | NotAllowed), a.plain_not_found)
+    )
+    similar: list[Organization] = []
+    if any(isinstance(a.error, OrganizationNotFound | NotAllowed) for a in answers):
+        # Coveo may answer 403 for an org the token cannot see, existing or not: suggest either way.
+        regions = [a.region for a in answers if not isinstance(a.error, TokenRejected)]
+        similar = await directory.similar_orgs(org, deadline=deadline, regions=regions)
+    return Failed(org, main.error, main.region, similar, tuple(answers), unserved)

@@ -34,8 +34,9 @@ from bot.coveo import (
     Throttled,
     TokenRejected,
 )
-from bot.lookup import Failed, Found, Listing, NotFound
+from bot.lookup import Failed, Found, Listing, NotFound, RegionError
 from bot.matching import BY_ID, BY_VALUE_TAIL, EXACT_NAME
+from bot.settings import REGIONS, SINGLE_TOKEN_VARIABLE
 from bot.text import code, inert, shorten
 
 MAX_BLOCKS = 50
@@ -231,7 +232,9 @@ def _found(outcome: Found, now: datetime) -> Reply:
             if outcome.how != BY_VALUE_TAIL
             else "Matched by the end of the value."
         )
-    notes.append(f"Organization {code(outcome.org)}. The key's secret value is never shown.")
+    notes.append(
+        f"Organization {code(outcome.org)}{_in_region(outcome.region)}. The key's secret value is never shown."
+    )
     blocks.append(_context(" ".join(notes)))
     return _reply(title, blocks)
 
@@ -246,7 +249,10 @@ def _key_section(key: ApiKey, now: datetime) -> SectionBlock:
 def _not_found(outcome: NotFound) -> Reply:
     asked = inert(shorten(outcome.query, QUERY_ECHO))
     title = f"No API key in {code(outcome.org)} is named “{asked}”."
-    lines = [title, f"I looked at all {outcome.total} keys: names, descriptions, ids and value endings."]
+    lines = [
+        title,
+        f"I looked at all {outcome.total} keys{_in_region(outcome.region)}: names, descriptions, ids and value endings.",
+    ]
     if outcome.suggestions:
         lines.append(
             "Did you mean: " + ", ".join(f"“{inert(shorten(s, 80))}”" for s in outcome.suggestions) + "?"
@@ -258,7 +264,7 @@ def _not_found(outcome: NotFound) -> Reply:
 def _listing(outcome: Listing) -> Reply:
     keys = sorted(outcome.keys, key=lambda k: (k.folded_name, k.id))
     total = len(keys)
-    title = f"{total} API key{'s' if total != 1 else ''} in {code(outcome.org)}"
+    title = f"{total} API key{'s' if total != 1 else ''} in {code(outcome.org)}{_in_region(outcome.region)}"
     if not keys:
         return _reply(title, [_section(f"*{title}*.")])
     blocks: list[Block] = [_section(f"*{title}*")]
@@ -287,11 +293,28 @@ def _listing(outcome: Listing) -> Reply:
     return _reply(title, blocks)
 
 
+def _in_region(region: str) -> str:
+    return f" ({region.upper()} region)" if region else ""
+
+
 def _failed(outcome: Failed) -> Reply:
-    text = error_text(outcome.error, outcome.org, outcome.region)
+    if len(outcome.asked) > 1:
+        text = _nowhere(outcome.org, outcome.asked)
+    else:
+        variable = outcome.asked[0].token_variable if outcome.asked else SINGLE_TOKEN_VARIABLE
+        text = error_text(outcome.error, outcome.org, outcome.region, variable)
+    if outcome.unserved_hint:
+        hint = outcome.unserved_hint.upper()
+        text += (
+            f"\nThe link you pasted is for the *{hint}* region, which the bot has no token for: "
+            f"the bot's admin can add one in `COVEO_ACCESS_TOKEN_{hint}`."
+        )
     if outcome.similar_orgs:
         names = ", ".join(
-            code(o.id) + (f" ({inert(shorten(o.display_name, 60))})" if o.display_name else "")
+            code(o.id)
+            + " ("
+            + (f"{inert(shorten(o.display_name, 60))}, " if o.display_name else "")
+            + f"{o.region.upper() or '?'})"
             for o in outcome.similar_orgs
         )
         text += f"\nDid you mean {names}?"
@@ -305,33 +328,56 @@ def _failed(outcome: Failed) -> Reply:
     return _reply(text, blocks)
 
 
-def error_text(error: CoveoError, org: str, region: str) -> str:
-    """What went wrong and what to do, for each kind of Coveo failure."""
+def _nowhere(org: str, asked: tuple[RegionError, ...]) -> str:
+    """No region of several had the org: name each one, and why when it is not a plain "unknown"."""
+    names = ", ".join(a.region.upper() for a in asked)
+    unserved = [r.upper() for r in REGIONS if r not in {a.region for a in asked}]
+    out_of_reach = (
+        f" The bot has no token for {', '.join(unserved)}: organizations there are out of its reach."
+        if unserved
+        else ""
+    )
+    if all(a.plain_not_found for a in asked):
+        return f"Coveo knows no organization {code(org)} in any region the bot serves ({names}). Check the id.{out_of_reach}"
+    lines = [f"I could not get the API keys of {code(org)} from any region the bot serves ({names}):"]
+    for a in asked:
+        reason = (
+            "no such organization."
+            if a.plain_not_found
+            else error_text(a.error, org, a.region, a.token_variable)
+        )
+        lines.append(f"• *{a.region.upper()}*: {reason}")
+    return "\n".join(lines) + ("\n" + out_of_reach.strip() if out_of_reach else "")
+
+
+def error_text(error: CoveoError, org: str, region: str, token_variable: str = SINGLE_TOKEN_VARIABLE) -> str:
+    """What went wrong in `region` and what to do, for each kind of Coveo failure."""
     org_code = code(org)
+    where = f"*{region.upper()}*"
     if isinstance(error, TokenRejected):
         return (
-            "Coveo rejected the bot's access token: it has expired or was revoked. "
-            "Ask the bot's admin to rotate `COVEO_ACCESS_TOKEN` (see the README, “Coveo token”)."
+            f"Coveo rejected the bot's access token for the {where} region: it has expired or was revoked. "
+            f"Ask the bot's admin to rotate `{token_variable}` (see the README, “Coveo token”)."
         )
     if isinstance(error, NotAllowed):
         return (
-            f"The bot's Coveo service user may not view the API keys of {org_code}. Ask an administrator of "
-            "that organization to grant it the API key *View* privilege (PLATFORM / API_KEY / VIEW), "
-            "or check that the id is right."
+            f"The bot's Coveo service user may not view the API keys of {org_code} in the {where} region. "
+            "Ask an administrator of that organization to grant it the API key *View* privilege "
+            "(PLATFORM / API_KEY / VIEW), or check that the id is right."
         )
     if isinstance(error, OrganizationNotFound):
         return (
-            f"Coveo knows no organization {org_code} in the *{region.upper()}* region the bot is set up for. "
-            "Check the id; if the organization lives in another region, the bot's admin must set `COVEO_REGION`."
+            f"Coveo knows no organization {org_code} in the {where} region. Check the id; if the organization "
+            "lives in another region, the bot's admin must add that region's token (`COVEO_ACCESS_TOKEN_<REGION>`)."
         )
     if isinstance(error, Throttled):
         wait = max(5, math.ceil(error.retry_after or 30))
-        return f"Coveo is throttling requests right now. Try again in {wait} seconds."
+        return f"Coveo is throttling requests in the {where} region right now. Try again in {wait} seconds."
     if isinstance(error, CoveoTimeout):
-        return "Coveo did not answer in time. Try again in 30 seconds; if it keeps happening, check status.cloud.coveo.com."
+        return f"Coveo's {where} region did not answer in time. Try again in 30 seconds; if it keeps happening, check status.cloud.coveo.com."
     if isinstance(error, CoveoUnavailable):
         status = f" (HTTP {error.status})" if error.status else ""
-        return f"Coveo is unavailable right now{status}. Try again in 30 seconds; if it keeps happening, check status.cloud.coveo.com."
+        return f"Coveo's {where} region is unavailable right now{status}. Try again in 30 seconds; if it keeps happening, check status.cloud.coveo.com."
     if isinstance(error, ResponseTooLarge):
         return (
             f"Coveo's list of the API keys of {org_code} is larger than the bot accepts, so I could not read it. "

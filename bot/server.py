@@ -161,7 +161,7 @@ def signature_problem(secret: str, body: bytes, timestamp: str | None, signature
 
 async def healthz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    last = services.coveo.last_answer_at
+    last = services.coveo_last_answer()
     extra = {}
     socket = request.app.get(SOCKET)
     if socket is not None:
@@ -175,6 +175,7 @@ async def healthz(request: web.Request) -> web.Response:
             "mode": "socket" if services.settings.socket_mode else "http",
             "slack_auth_warm": services.slack_auth.warm,
             "coveo_last_answer": datetime.fromtimestamp(last, UTC).isoformat() if last else None,
+            "regions": list(services.coveo),
             "in_flight": services.inflight.count,
             "uptime_seconds": round(time.time() - request.app[STARTED], 1),
         },

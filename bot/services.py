@@ -70,7 +70,7 @@ class InFlight:
 @dataclass
 class Services:
     settings: Settings
-    coveo: CoveoClient
+    coveo: dict[str, CoveoClient]  # one client per region served, by region name
     directory: KeyDirectory
     slack_client: AsyncWebClient
     slack_auth: SlackAuth
@@ -108,8 +108,13 @@ class Services:
             else None,
         )
 
+    def coveo_last_answer(self) -> float | None:
+        """When any region's Coveo last answered (wall clock), for /healthz."""
+        return max((c.last_answer_at for c in self.coveo.values() if c.last_answer_at), default=None)
+
     async def close(self) -> None:
         await self.slack_auth.stop()
         await self.access.stop()
-        await self.coveo.aclose()
+        for client in self.coveo.values():
+            await client.aclose()
         await self.session.close()

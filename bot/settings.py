@@ -21,6 +21,9 @@ REGION_URLS: dict[str, str] = {
     "ca": "https://platform-ca.cloud.coveo.com",
     "hipaa": "https://platformhipaa.cloud.coveo.com",
 }
+REGIONS = tuple(REGION_URLS)
+# The one-region form's token variable, named in "rotate …" answers.
+SINGLE_TOKEN_VARIABLE = "COVEO_ACCESS_TOKEN"  # noqa: S105 - a variable's name, not a secret
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -75,11 +78,20 @@ class SettingsError(Exception):
 
 
 @dataclass(frozen=True)
+class RegionSettings:
+    """One Coveo region the bot serves: a token is only valid in the region that issued it."""
+
+    name: str  # "us", "eu", …
+    platform_url: str
+    token: Secret
+    token_file: Path | None = None
+    # The variable an admin rotates: COVEO_ACCESS_TOKEN_EU, COVEO_ACCESS_TOKEN_EU_FILE, COVEO_ACCESS_TOKEN…
+    token_variable: str = SINGLE_TOKEN_VARIABLE
+
+
+@dataclass(frozen=True)
 class Settings:
-    coveo_platform_url: str
-    coveo_region: str
-    coveo_access_token: Secret | None = None
-    coveo_access_token_file: Path | None = None
+    coveo_regions: tuple[RegionSettings, ...]
     slack_bot_token: Secret | None = None
     slack_signing_secret: Secret | None = None
     slack_app_token: Secret | None = None
@@ -102,16 +114,16 @@ class Settings:
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
 
+    @property
+    def region_names(self) -> tuple[str, ...]:
+        return tuple(r.name for r in self.coveo_regions)
+
     def secrets(self) -> list[str]:
         """Every secret value configured, for log redaction and leak tests."""
-        found = [
+        found = [r.token.reveal() for r in self.coveo_regions]
+        found += [
             s.reveal()
-            for s in (
-                self.coveo_access_token,
-                self.slack_bot_token,
-                self.slack_signing_secret,
-                self.slack_app_token,
-            )
+            for s in (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token)
             if s is not None
         ]
         return [s for s in found if s]
@@ -138,27 +150,7 @@ def load_settings(env: Mapping[str, str], *, for_slack: bool = True) -> Settings
     def get(name: str) -> str:
         return env.get(name, "").strip()
 
-    # Coveo
-    region = get("COVEO_REGION").lower() or "us"
-    if region not in REGION_URLS:
-        problems.append(f"COVEO_REGION must be one of {', '.join(REGION_URLS)} (got {region!r}).")
-        region = "us"
-    platform_url = get("COVEO_PLATFORM_URL") or REGION_URLS[region]
-    problem = _url_problem("COVEO_PLATFORM_URL", platform_url)
-    if problem:
-        problems.append(problem)
-    token_text, token_file = _secret_from(env, "COVEO_ACCESS_TOKEN", problems)
-    if not token_text and token_file is None:
-        problems.append(
-            "COVEO_ACCESS_TOKEN is missing: the OAuth2 access token of a Coveo service user "
-            "that holds the API key View privilege (or set COVEO_ACCESS_TOKEN_FILE)."
-        )
-    if token_text and _COVEO_API_KEY.match(token_text):
-        warnings.append(
-            "The Coveo token looks like an API key (it starts with 'xx'). API keys cannot list "
-            "API keys: use the OAuth2 access token of a service user that holds the "
-            "PLATFORM / API_KEY / VIEW privilege."
-        )
+    regions = _coveo_regions(env, problems, warnings)
 
     # Slack
     # Problems with the Slack secrets matter only to the commands that talk to Slack.
@@ -220,10 +212,7 @@ def load_settings(env: Mapping[str, str], *, for_slack: bool = True) -> Settings
     if problems:
         raise SettingsError(problems)
     return Settings(
-        coveo_platform_url=platform_url.rstrip("/"),
-        coveo_region=region,
-        coveo_access_token=Secret(token_text) if token_text else None,
-        coveo_access_token_file=token_file,
+        coveo_regions=regions,
         slack_bot_token=Secret(bot_token) if bot_token else None,
         slack_signing_secret=Secret(signing_secret) if signing_secret else None,
         slack_app_token=Secret(app_token) if app_token else None,
@@ -271,6 +260,87 @@ def _secret_from(env: Mapping[str, str], name: str, problems: list[str]) -> tupl
     if not value:
         problems.append(f"{name}_FILE is empty: {path}.")
     return value, path
+
+
+def _coveo_regions(
+    env: Mapping[str, str], problems: list[str], warnings: list[str]
+) -> tuple[RegionSettings, ...]:
+    """The regions the bot serves: those with a token, in either the one-region or per-region form."""
+    found: dict[str, RegionSettings] = {}
+
+    def get(name: str) -> str:
+        return env.get(name, "").strip()
+
+    def add(name: str, token_var: str, url_var: str, url: str) -> None:
+        token, path = _token(env, token_var, problems)
+        problem = _url_problem(url_var, url)
+        if problem:
+            problems.append(problem)
+        if token is None:
+            return
+        if _COVEO_API_KEY.match(token):
+            warnings.append(
+                f"{token_var} looks like an API key (it starts with 'xx'). API keys cannot list "
+                "API keys: use the OAuth2 access token of a service user that holds the "
+                "PLATFORM / API_KEY / VIEW privilege."
+            )
+        variable = f"{token_var}_FILE" if path else token_var
+        found[name] = RegionSettings(name, url.rstrip("/"), Secret(token), path, variable)
+
+    # The one-region form: COVEO_ACCESS_TOKEN (or _FILE) for COVEO_REGION, at COVEO_PLATFORM_URL.
+    single = get("COVEO_REGION").lower() or "us"
+    if single not in REGION_URLS:
+        problems.append(f"COVEO_REGION must be one of {', '.join(REGION_URLS)} (got {single!r}).")
+        single = "us"
+    single_given = bool(get("COVEO_ACCESS_TOKEN") or get("COVEO_ACCESS_TOKEN_FILE"))
+    if single_given:
+        if get("COVEO_PLATFORM_URL") and get(f"COVEO_PLATFORM_URL_{single.upper()}"):
+            problems.append(f"Set COVEO_PLATFORM_URL or COVEO_PLATFORM_URL_{single.upper()}, not both.")
+        url_var = (
+            "COVEO_PLATFORM_URL" if get("COVEO_PLATFORM_URL") else f"COVEO_PLATFORM_URL_{single.upper()}"
+        )
+        add(single, "COVEO_ACCESS_TOKEN", url_var, get(url_var) or REGION_URLS[single])
+    elif get("COVEO_REGION"):
+        warnings.append(
+            "COVEO_REGION is ignored: it only says the region of COVEO_ACCESS_TOKEN, which is not set."
+        )
+    if not single_given and get("COVEO_PLATFORM_URL"):
+        # Ignoring it could send a token to a host the admin did not mean: refuse instead.
+        problems.append(
+            "COVEO_PLATFORM_URL goes with COVEO_ACCESS_TOKEN; with per-region tokens, "
+            "set COVEO_PLATFORM_URL_<REGION> (e.g. COVEO_PLATFORM_URL_EU)."
+        )
+
+    # The per-region form: COVEO_ACCESS_TOKEN_<REGION> (or _FILE), at COVEO_PLATFORM_URL_<REGION>.
+    for name in REGIONS:
+        upper = name.upper()
+        token_var, url_var = f"COVEO_ACCESS_TOKEN_{upper}", f"COVEO_PLATFORM_URL_{upper}"
+        if not (get(token_var) or get(f"{token_var}_FILE")):
+            if get(url_var) and not (single_given and single == name):
+                problems.append(f"{url_var} is set but the bot has no token for {upper}: set {token_var}.")
+            continue
+        if single_given and single == name:
+            problems.append(
+                f"Region {upper} is configured twice: COVEO_ACCESS_TOKEN (with COVEO_REGION={name}) "
+                f"and {token_var}. Keep one of them."
+            )
+            continue
+        add(name, token_var, url_var, get(url_var) or REGION_URLS[name])
+    if not single_given and not any(
+        get(f"COVEO_ACCESS_TOKEN_{n.upper()}") or get(f"COVEO_ACCESS_TOKEN_{n.upper()}_FILE") for n in REGIONS
+    ):
+        problems.append(
+            "COVEO_ACCESS_TOKEN is missing: the OAuth2 access token of a Coveo service user "
+            "that holds the API key View privilege (or set COVEO_ACCESS_TOKEN_FILE). To serve several "
+            f"regions, set one COVEO_ACCESS_TOKEN_<REGION> per region ({', '.join(n.upper() for n in REGIONS)})."
+        )
+    return tuple(found[n] for n in REGIONS if n in found)
+
+
+def _token(env: Mapping[str, str], name: str, problems: list[str]) -> tuple[str | None, Path | None]:
+    """A Coveo token given as `name` or in the file `name`_FILE (kept, so it can be re-read)."""
+    value, path = _secret_from(env, name, problems)
+    return (value, path) if value else (None, None)
 
 
 def is_loopback(host: str) -> bool:

@@ -20,13 +20,13 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from tests.fakes.coveo import GOOD_TOKEN, FakeCoveo
+from tests.fakes.coveo import EU_TOKEN, GOOD_TOKEN, FakeCoveo
 from tests.fakes.slack import BOT_TOKEN, FakeSlack
 
 ROOT = Path(__file__).resolve().parent.parent
 SIGNING_SECRET = "test-signing-secret-5b1f0c8e2d"
 ALLOWED_USER = "U0ALLOWED"
-SECRETS = (SIGNING_SECRET, BOT_TOKEN, GOOD_TOKEN)
+SECRETS = (SIGNING_SECRET, BOT_TOKEN, GOOD_TOKEN, EU_TOKEN)
 # Everything any bot process printed, so the suite can check no secret ever appeared.
 ALL_LOGS: list[Path] = []
 
@@ -177,6 +177,15 @@ def message_text(message: dict[str, Any]) -> str:
 @pytest.fixture(scope="session")
 def fake_coveo() -> Iterator[FakeCoveo]:
     fake = FakeCoveo()
+    fake.server.start()
+    yield fake
+    fake.server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_coveo_eu() -> Iterator[FakeCoveo]:
+    """A second region: accepts only EU_TOKEN (while `fake_coveo` plays US with GOOD_TOKEN)."""
+    fake = FakeCoveo(token=EU_TOKEN)
     fake.server.start()
     yield fake
     fake.server.stop()

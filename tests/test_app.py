@@ -20,7 +20,9 @@ BASE = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "COVEO_ACCESS_
 
 
 class HangingDirectory:
-    async def keys(self, org: str, *, deadline: float, fresh: bool = False) -> Any:
+    clients: dict[str, Any] = {"us": None}
+
+    async def locate(self, org: str, **kwargs: Any) -> Any:
         await asyncio.sleep(3600)
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.command import Help, Invalid, ListKeys, Lookup, org_from, parse
@@ -59,19 +61,34 @@ def test_refusal_echo_is_escaped() -> None:
 
 
 @pytest.mark.parametrize(
-    "url",
+    ("url", "region"),
     [
-        "https://platform.cloud.coveo.com/admin/#/myorg123/search/api-keys",
-        "https://platform-eu.cloud.coveo.com/admin/#/myorg123/",
-        "https://platformhipaa.cloud.coveo.com/admin/#/myorg123",
-        "https://myorg123.admin.org.coveo.com/admin/#/myorg123/home",
-        "<https://platform.cloud.coveo.com/admin/#/myorg123/search|admin console>",
-        "<https://platform-au.cloud.coveo.com/admin/#/myorg123/search>",
+        ("https://platform.cloud.coveo.com/admin/#/myorg123/search/api-keys", "us"),
+        ("https://platform-eu.cloud.coveo.com/admin/#/myorg123/", "eu"),
+        ("https://platformhipaa.cloud.coveo.com/admin/#/myorg123", "hipaa"),
+        ("https://myorg123.admin.org.coveo.com/admin/#/myorg123/home", None),
+        ("https://myorg123.admin.orgeu.coveo.com/admin/#/myorg123/home", "eu"),
+        ("<https://platform.cloud.coveo.com/admin/#/myorg123/search|admin console>", "us"),
+        ("<https://platform-au.cloud.coveo.com/admin/#/myorg123/search>", "au"),
+        ("https://platform-ca.cloud.coveo.com/admin/#/myorg123/search", "ca"),
+        ("https://platformdev.cloud.coveo.com/admin/#/myorg123/search", None),
     ],
 )
-def test_admin_console_urls_yield_the_org(url: str) -> None:
+def test_admin_console_urls_yield_the_org_and_its_region(url: str, region: str | None) -> None:
     assert org_from(url) == "myorg123"
-    assert parse(f"{url} key") == Lookup("myorg123", "key")
+    assert parse(f"{url} key") == Lookup("myorg123", "key", region)
+    assert parse(url) == ListKeys("myorg123", region)
+
+
+def test_a_bare_org_id_names_no_region() -> None:
+    assert parse("myorg123 key") == Lookup("myorg123", "key", None)
+
+
+def test_command_parsing_stays_pure() -> None:
+    """Core modules never reach for HTTP, Slack or the Coveo client (the org id rule lives here)."""
+    source = (Path(__file__).parent.parent / "bot" / "command.py").read_text()
+    for forbidden in ("bot.coveo", "httpx", "aiohttp", "slack"):
+        assert f"import {forbidden}" not in source and f"from {forbidden}" not in source
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ from bot.coveo import (
 )
 from bot.settings import Secret
 from tests.conftest import new_org
-from tests.fakes.coveo import GOOD_TOKEN, FakeCoveo, Fault, api_key
+from tests.fakes.coveo import EU_TOKEN, GOOD_TOKEN, FakeCoveo, Fault, api_key
 
 
 def client(fake: FakeCoveo, token: str = GOOD_TOKEN, path: Path | None = None) -> CoveoClient:
@@ -54,6 +54,7 @@ async def test_lists_keys_with_the_bearer_token(fake_coveo: FakeCoveo) -> None:
     ("status", "error"),
     [
         (401, TokenRejected),
+        (419, TokenRejected),  # Coveo's own clients read 419 as an expired token
         (403, NotAllowed),
         (404, OrganizationNotFound),
         (500, CoveoUnavailable),
@@ -208,6 +209,23 @@ async def test_unchanged_token_file_still_reports_rejection(fake_coveo: FakeCove
         await coveo.list_api_keys(org, deadline=soon())
     await coveo.aclose()
     assert fake_coveo.calls(org) == 1
+
+
+async def test_a_regions_token_file_is_reread_on_419(fake_coveo_eu: FakeCoveo, tmp_path: Path) -> None:
+    org = new_org()
+    fake_coveo_eu.add_org(org, [api_key("a")])
+    fake_coveo_eu.faults[org].append(Fault(status=419))
+    token_file = tmp_path / "eu-token"
+    token_file.write_text("old-eu-token")
+    tokens = TokenSource(Secret("old-eu-token"), token_file, "COVEO_ACCESS_TOKEN_EU_FILE")
+    coveo = CoveoClient(fake_coveo_eu.url, tokens, "eu")
+    token_file.write_text(EU_TOKEN)
+    listed = await coveo.list_api_keys(org, deadline=soon())
+    organizations = await coveo.list_organizations(deadline=soon())
+    await coveo.aclose()
+    assert len(listed.keys) == 1 and fake_coveo_eu.calls(org) == 2
+    assert fake_coveo_eu.requests[-2]["authorization"] == f"Bearer {EU_TOKEN}"
+    assert {o.region for o in organizations} == {"eu"}
 
 
 @pytest.mark.parametrize("org", ["../x", "a/b", "my%2Forg", "", "UPPER", "org\n"])

@@ -104,7 +104,7 @@ def test_the_units_environment_configures_the_bot(tmp_path: Path) -> None:
         name = credential.split(":", 1)[0]
         (tmp_path / name).write_text("xoxb-1-2-abc\n" if name == "slack-bot-token" else f"{name}-value\n")
     settings = load_settings(env)
-    assert settings.coveo_access_token_file == tmp_path / "coveo-access-token"
+    assert settings.coveo_regions[0].token_file == tmp_path / "coveo-access-token"
     assert set(settings.secrets()) == {
         "xoxb-1-2-abc",
         "slack-signing-secret-value",

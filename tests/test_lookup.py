@@ -8,7 +8,7 @@ from bot.coveo import CoveoClient, TokenSource
 from bot.lookup import Failed, Found, KeyDirectory, Listing, NotFound, run
 from bot.settings import Secret
 from tests.conftest import new_org
-from tests.fakes.coveo import GOOD_TOKEN, FakeCoveo, Fault, api_key
+from tests.fakes.coveo import EU_TOKEN, GOOD_TOKEN, FakeCoveo, Fault, api_key
 
 
 class Clock:
@@ -33,7 +33,7 @@ async def test_concurrent_askers_share_one_call(fake_coveo: FakeCoveo) -> None:
     fake_coveo.faults[org].append(Fault(status=503, delay=0.2))
     keys = directory(fake_coveo)
     results = await asyncio.gather(*(keys.keys(org, deadline=deadline()) for _ in range(50)))
-    await keys.coveo.aclose()
+    await keys.aclose()
     assert all(len(found.keys) == 1 for found, _ in results)
     assert keys.calls == 1 and fake_coveo.calls(org) == 2  # one fetch: the 503 and its retry
 
@@ -51,22 +51,26 @@ async def test_ttl_and_lru(fake_coveo: FakeCoveo) -> None:
     await keys.keys(orgs[1], deadline=deadline())
     await keys.keys(orgs[2], deadline=deadline())  # evicts orgs[0], the least recently used
     assert (await keys.keys(orgs[0], deadline=deadline()))[1] is False
-    await keys.coveo.aclose()
+    await keys.aclose()
 
 
 async def test_run_outcomes(fake_coveo: FakeCoveo) -> None:
     org = new_org()
     fake_coveo.add_org(org, [api_key("alpha"), api_key("beta")])
     keys = directory(fake_coveo)
-    assert isinstance(await run(Lookup(org, "alpha"), keys, deadline=deadline(), region="us"), Found)
-    assert isinstance(await run(Lookup(org, "gamma"), keys, deadline=deadline(), region="us"), NotFound)
-    listing = await run(ListKeys(org), keys, deadline=deadline(), region="us")
+    assert isinstance(await run(Lookup(org, "alpha"), keys, deadline=deadline()), Found)
+    assert isinstance(await run(Lookup(org, "gamma"), keys, deadline=deadline()), NotFound)
+    listing = await run(ListKeys(org), keys, deadline=deadline())
     assert isinstance(listing, Listing) and len(listing.keys) == 2
-    found = await run(Lookup(org, "alpha"), keys, deadline=deadline(), region="us")
+    found = await run(Lookup(org, "alpha"), keys, deadline=deadline())
     assert isinstance(found, Found) and found.request_id and found.request_id.startswith("req-")
-    failed = await run(Lookup(new_org(), "x"), keys, deadline=deadline(), region="eu")
-    assert isinstance(failed, Failed) and failed.region == "eu"
-    await keys.coveo.aclose()
+    assert isinstance(found, Found) and found.region == "us"
+    failed = await run(Lookup(new_org(), "x"), keys, deadline=deadline())
+    assert isinstance(failed, Failed) and failed.region == "us" and failed.unserved_hint is None
+    # A region the bot has no token for: the regions it has are asked, and the answer says so.
+    unserved = await run(Lookup(new_org(), "x", "eu"), keys, deadline=deadline())
+    assert isinstance(unserved, Failed) and unserved.region == "us" and unserved.unserved_hint == "eu"
+    await keys.aclose()
 
 
 async def test_the_cache_is_bounded_by_keys_as_well_as_orgs(fake_coveo: FakeCoveo) -> None:
@@ -79,7 +83,7 @@ async def test_the_cache_is_bounded_by_keys_as_well_as_orgs(fake_coveo: FakeCove
     await keys.keys(small, deadline=deadline())
     assert (await keys.keys(small, deadline=deadline()))[1] is True
     assert (await keys.keys(big, deadline=deadline()))[1] is False  # evicted to stay under 20 keys
-    await keys.coveo.aclose()
+    await keys.aclose()
 
 
 async def test_forbidden_org_suggests_others_but_not_itself(fake_coveo: FakeCoveo) -> None:
@@ -89,8 +93,117 @@ async def test_forbidden_org_suggests_others_but_not_itself(fake_coveo: FakeCove
     fake_coveo.add_org(twin, [])
     fake_coveo.faults[org].append(Fault(status=403))
     keys = directory(fake_coveo)
-    failed = await run(Lookup(org, "x"), keys, deadline=deadline(), region="us")
-    await keys.coveo.aclose()
+    failed = await run(Lookup(org, "x"), keys, deadline=deadline())
+    await keys.aclose()
     assert isinstance(failed, Failed)
     ids = [o.id for o in failed.similar_orgs]
     assert twin in ids and org not in ids
+
+
+def two_regions(us: FakeCoveo, eu: FakeCoveo, **kwargs: object) -> KeyDirectory:
+    clients = {
+        "us": CoveoClient(us.url, TokenSource(Secret(GOOD_TOKEN)), "us"),
+        "eu": CoveoClient(eu.url, TokenSource(Secret(EU_TOKEN), variable="COVEO_ACCESS_TOKEN_EU"), "eu"),
+    }
+    return KeyDirectory(clients, kwargs.pop("ttl", 0), **kwargs)  # type: ignore[arg-type]
+
+
+async def test_the_region_that_has_the_org_answers_and_is_remembered(
+    fake_coveo: FakeCoveo, fake_coveo_eu: FakeCoveo
+) -> None:
+    org = new_org()
+    fake_coveo_eu.add_org(org, [api_key("eu key")])
+    keys = two_regions(fake_coveo, fake_coveo_eu)
+    found = await run(Lookup(org, "eu key"), keys, deadline=deadline())
+    assert isinstance(found, Found) and found.region == "eu"
+    assert (fake_coveo.calls(org), fake_coveo_eu.calls(org)) == (1, 1)
+    assert keys.home(org) == "eu"
+    listing = await run(ListKeys(org), keys, deadline=deadline())  # the cache is off (ttl 0)
+    assert isinstance(listing, Listing) and listing.region == "eu"
+    assert (fake_coveo.calls(org), fake_coveo_eu.calls(org)) == (1, 2)  # US was not asked again
+    await keys.aclose()
+
+
+async def test_a_region_that_stops_knowing_the_org_is_forgotten(
+    fake_coveo: FakeCoveo, fake_coveo_eu: FakeCoveo
+) -> None:
+    org = new_org()
+    fake_coveo_eu.add_org(org, [api_key("k")])
+    keys = two_regions(fake_coveo, fake_coveo_eu)
+    assert isinstance(await run(Lookup(org, "k"), keys, deadline=deadline()), Found)
+    del fake_coveo_eu.orgs[org]  # the org moved to US
+    fake_coveo.add_org(org, [api_key("k")])
+    moved = await run(Lookup(org, "k"), keys, deadline=deadline())
+    assert isinstance(moved, Found) and moved.region == "us" and keys.home(org) == "us"
+    # A remembered region that fails otherwise (throttling) still holds the org: only it is asked.
+    fake_coveo.faults[org].append(Fault(status=429, headers={"Retry-After": "60"}))
+    throttled = await run(Lookup(org, "k"), keys, deadline=deadline())
+    assert isinstance(throttled, Failed) and throttled.region == "us" and len(throttled.asked) == 1
+    assert fake_coveo_eu.calls(org) == 2 and keys.home(org) == "us"
+    await keys.aclose()
+
+
+async def test_memory_of_regions_is_bounded_and_expires(
+    fake_coveo: FakeCoveo, fake_coveo_eu: FakeCoveo
+) -> None:
+    clock = Clock()
+    keys = two_regions(fake_coveo, fake_coveo_eu, max_remembered=2, remember_for=100, clock=clock)
+    keys.remember("a", "eu")
+    keys.remember("b", "us")
+    keys.remember("c", "eu")
+    assert (keys.home("a"), keys.home("b"), keys.home("c")) == (None, "us", "eu")
+    clock.now = 100
+    assert keys.home("c") is None
+    await keys.aclose()
+
+
+async def test_a_hanging_region_does_not_hold_back_the_answer(
+    fake_coveo: FakeCoveo, fake_coveo_eu: FakeCoveo
+) -> None:
+    org = new_org()
+    fake_coveo.add_org(org, [api_key("k")])
+    fake_coveo_eu.faults[org].append(Fault(status=200, delay=30))
+    keys = two_regions(fake_coveo, fake_coveo_eu)
+    started = time.monotonic()
+    found = await run(Lookup(org, "k"), keys, deadline=time.monotonic() + 10)
+    assert isinstance(found, Found) and found.region == "us"
+    assert time.monotonic() - started < 2
+    # The call nobody waits for any more is cancelled, not left to run to the deadline.
+    end = time.monotonic() + 5
+    while keys._in_flight and time.monotonic() < end:  # noqa: ASYNC110 - the table has no event to wait on
+        await asyncio.sleep(0.01)
+    assert not keys._in_flight
+    await keys.aclose()
+
+
+async def test_no_region_names_each_answer_and_suggests_from_all(
+    fake_coveo: FakeCoveo, fake_coveo_eu: FakeCoveo
+) -> None:
+    stem = "regionless" + new_org()[3:10]
+    fake_coveo.add_org(stem + "us", [])
+    fake_coveo_eu.add_org(stem + "eu", [])
+    org = stem + "xx"
+    fake_coveo_eu.faults[org].append(Fault(status=403))
+    keys = two_regions(fake_coveo, fake_coveo_eu)
+    failed = await run(Lookup(org, "k"), keys, deadline=deadline())
+    assert isinstance(failed, Failed)
+    assert [(a.region, a.error.kind) for a in failed.asked] == [
+        ("us", "organization_not_found"),
+        ("eu", "not_allowed"),
+    ]
+    assert failed.region == "eu"  # a 403 says more than a 404: the org may exist, unseen
+    assert {(o.id, o.region) for o in failed.similar_orgs} >= {(stem + "us", "us"), (stem + "eu", "eu")}
+    await keys.aclose()
+
+
+async def test_concurrent_askers_share_one_call_per_region(
+    fake_coveo: FakeCoveo, fake_coveo_eu: FakeCoveo
+) -> None:
+    org = new_org()
+    fake_coveo_eu.add_org(org, [api_key("k")])
+    fake_coveo_eu.faults[org].append(Fault(status=503, delay=0.2))
+    keys = two_regions(fake_coveo, fake_coveo_eu, ttl=60)
+    results = await asyncio.gather(*(run(Lookup(org, "k"), keys, deadline=deadline()) for _ in range(30)))
+    assert all(isinstance(r, Found) and r.region == "eu" for r in results)
+    assert fake_coveo.calls(org) == 1 and fake_coveo_eu.calls(org) == 2  # one fetch each: EU's 503 and retry
+    await keys.aclose()

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from bot.access import Refusal
 from bot.apikey import parse_api_keys
 from bot.command import Help, Invalid
-from bot.coveo import CoveoTimeout, OrganizationNotFound, Throttled, TokenRejected
-from bot.lookup import Failed, Found, Listing, NotFound
+from bot.coveo import CoveoTimeout, Organization, OrganizationNotFound, Throttled, TokenRejected
+from bot.lookup import Failed, Found, Listing, NotFound, RegionError
 from bot.replies import Denied, Limited, Unexpected, Working, render
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
@@ -107,3 +107,41 @@ def test_every_refusal_is_one_sentence_of_its_own() -> None:
     texts = {reason: text_of(render(Denied(reason), NOW)) for reason in Refusal}
     assert len(set(texts.values())) == len(Refusal)
     assert "Guests" in texts[Refusal.GUEST] and "other workspaces" in texts[Refusal.OTHER_WORKSPACE]
+
+
+def test_answers_name_the_region_that_answered() -> None:
+    [k] = key()
+    assert "Organization `myorg` (EU region)" in text_of(
+        render(Found("myorg", "Prod", [k], "exact name", region="eu"), NOW)
+    )
+    assert "(HIPAA region)" in text_of(render(Listing("myorg", [k], region="hipaa"), NOW))
+    assert "(AU region)" in text_of(render(NotFound("myorg", "x", [], 1, region="au"), NOW))
+
+
+def test_no_region_answer_names_every_region_and_each_real_reason() -> None:
+    asked = (
+        RegionError("us", OrganizationNotFound("x")),
+        RegionError("eu", TokenRejected("x"), "COVEO_ACCESS_TOKEN_EU"),
+        RegionError("ca", Throttled("x", retry_after=42), "COVEO_ACCESS_TOKEN_CA"),
+    )
+    similar = [Organization("myorg2", "My Org", "ca")]
+    text = text_of(render(Failed("myorg", asked[1].error, "eu", similar, asked), NOW))
+    assert "US, EU, CA" in text
+    assert "*US*: no such organization" in text
+    assert "rotate `COVEO_ACCESS_TOKEN_EU`" in text
+    assert "*CA*: Coveo is throttling requests in the *CA* region right now. Try again in 42 seconds" in text
+    assert "`myorg2` (My Org, CA)" in text
+    assert "AU, HIPAA" in text  # the regions the bot has no token for
+
+
+def test_plain_unknown_everywhere_is_one_sentence() -> None:
+    asked = (RegionError("us", OrganizationNotFound("x")), RegionError("eu", OrganizationNotFound("x")))
+    text = text_of(render(Failed("myorg", asked[0].error, "us", [], asked), NOW))
+    assert "knows no organization `myorg` in any region the bot serves (US, EU)" in text
+    assert "•" not in text
+
+
+def test_a_link_to_a_region_without_a_token_says_so() -> None:
+    asked = (RegionError("us", OrganizationNotFound("x")),)
+    text = text_of(render(Failed("myorg", asked[0].error, "us", [], asked, unserved_hint="eu"), NOW))
+    assert "*US* region" in text and "COVEO_ACCESS_TOKEN_EU" in text

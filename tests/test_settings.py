@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import REGION_URLS, Secret, SettingsError, load_settings
+from bot.settings import REGION_URLS, Secret, Settings, SettingsError, load_settings
 
 BASE = {
     "SLACK_BOT_TOKEN": "xoxb-1-2-abc",
@@ -16,7 +16,13 @@ BASE = {
 
 def test_valid_settings() -> None:
     s = load_settings(BASE)
-    assert s.coveo_platform_url == REGION_URLS["us"]
+    [us] = s.coveo_regions
+    assert (us.name, us.platform_url, us.token, us.token_variable) == (
+        "us",
+        REGION_URLS["us"],
+        Secret("coveo-oauth-token"),
+        "COVEO_ACCESS_TOKEN",
+    )
     assert s.allowed_users == frozenset({"U012AB", "W0XYZ"})
     assert s.port == 3000 and not s.socket_mode
 
@@ -51,7 +57,8 @@ def test_socket_mode_needs_no_signing_secret() -> None:
 
 @pytest.mark.parametrize("region", ["us", "eu", "au", "ca", "hipaa"])
 def test_regions(region: str) -> None:
-    assert load_settings({**BASE, "COVEO_REGION": region.upper()}).coveo_platform_url == REGION_URLS[region]
+    [only] = load_settings({**BASE, "COVEO_REGION": region.upper()}).coveo_regions
+    assert (only.name, only.platform_url) == (region, REGION_URLS[region])
 
 
 @pytest.mark.parametrize("name", ["COVEO_PLATFORM_URL", "SLACK_API_URL"])
@@ -80,13 +87,116 @@ def test_token_file(tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text("from-file\n")
     s = load_settings({**env, "COVEO_ACCESS_TOKEN_FILE": str(token)})
-    assert s.coveo_access_token == Secret("from-file")
+    [us] = s.coveo_regions
+    assert us.token == Secret("from-file") and us.token_file == token
+    assert us.token_variable == "COVEO_ACCESS_TOKEN_FILE"
     with pytest.raises(SettingsError, match="cannot be read"):
         load_settings({**env, "COVEO_ACCESS_TOKEN_FILE": str(tmp_path / "missing")})
 
 
 def test_terminal_commands_need_only_coveo() -> None:
     assert load_settings({"COVEO_ACCESS_TOKEN": "t"}, for_slack=False).slack_bot_token is None
+
+
+MULTI = {k: v for k, v in BASE.items() if k != "COVEO_ACCESS_TOKEN"}
+
+
+def test_per_region_tokens_serve_those_regions_only() -> None:
+    s = load_settings(
+        {
+            **MULTI,
+            "COVEO_ACCESS_TOKEN_EU": "eu-token",
+            "COVEO_ACCESS_TOKEN_HIPAA": "hipaa-token",
+            "COVEO_PLATFORM_URL_EU": "http://127.0.0.1:9999/",
+        }
+    )
+    assert s.region_names == ("eu", "hipaa")
+    eu, hipaa = s.coveo_regions
+    assert (eu.platform_url, eu.token, eu.token_variable) == (
+        "http://127.0.0.1:9999",
+        Secret("eu-token"),
+        "COVEO_ACCESS_TOKEN_EU",
+    )
+    assert (hipaa.platform_url, hipaa.token) == (REGION_URLS["hipaa"], Secret("hipaa-token"))
+    assert {"eu-token", "hipaa-token"} <= set(s.secrets())
+    assert "eu-token" not in repr(s) and "hipaa-token" not in repr(s)
+
+
+def test_both_forms_together_for_different_regions() -> None:
+    s = load_settings({**BASE, "COVEO_REGION": "us", "COVEO_ACCESS_TOKEN_EU": "eu-token"})
+    assert s.region_names == ("us", "eu")
+    assert [r.token_variable for r in s.coveo_regions] == ["COVEO_ACCESS_TOKEN", "COVEO_ACCESS_TOKEN_EU"]
+    assert {"coveo-oauth-token", "eu-token"} <= set(s.secrets())
+
+
+def test_one_region_configured_both_ways_is_refused() -> None:
+    with pytest.raises(SettingsError, match="Region EU is configured twice"):
+        load_settings({**BASE, "COVEO_REGION": "eu", "COVEO_ACCESS_TOKEN_EU": "eu-token"})
+
+
+def test_every_region_problem_is_reported_together(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(
+            {
+                **BASE,
+                "COVEO_REGION": "au",
+                "COVEO_ACCESS_TOKEN_AU": "au-token",  # twice
+                "COVEO_ACCESS_TOKEN_EU": "eu-token",
+                "COVEO_ACCESS_TOKEN_EU_FILE": str(tmp_path / "eu"),  # both ways
+                "COVEO_ACCESS_TOKEN_CA_FILE": str(tmp_path / "missing"),  # unreadable
+                "COVEO_ACCESS_TOKEN_HIPAA": "hipaa-token",
+                "COVEO_PLATFORM_URL_HIPAA": "http://example.com",  # plain http
+                "COVEO_PLATFORM_URL_US": "https://proxy.example.com",  # no US token
+                "PORT": "nope",
+            }
+        )
+    problems = caught.value.problems
+    expected = [
+        "Region AU is configured twice",
+        "Set COVEO_ACCESS_TOKEN_EU or COVEO_ACCESS_TOKEN_EU_FILE, not both",
+        "COVEO_ACCESS_TOKEN_CA_FILE cannot be read",
+        "COVEO_PLATFORM_URL_HIPAA must use https",
+        "COVEO_PLATFORM_URL_US is set but the bot has no token for US",
+        "PORT",
+    ]
+    for text in expected:
+        assert any(text in p for p in problems), text
+    assert len(problems) == len(expected), problems
+
+
+def test_per_region_token_files_are_read_and_kept_for_rereading(tmp_path: Path) -> None:
+    (tmp_path / "eu").write_text("eu-from-file\n")
+    (tmp_path / "ca").write_text("ca-from-file")
+    s = load_settings(
+        {
+            **MULTI,
+            "COVEO_ACCESS_TOKEN_EU_FILE": str(tmp_path / "eu"),
+            "COVEO_ACCESS_TOKEN_CA_FILE": str(tmp_path / "ca"),
+            "COVEO_ACCESS_TOKEN_US": "us-token",
+        }
+    )
+    us, eu, ca = s.coveo_regions
+    assert (us.name, us.token_file) == ("us", None)
+    assert (eu.name, eu.token, eu.token_file) == ("eu", Secret("eu-from-file"), tmp_path / "eu")
+    assert (ca.token, ca.token_variable) == (Secret("ca-from-file"), "COVEO_ACCESS_TOKEN_CA_FILE")
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(SettingsError, match="COVEO_ACCESS_TOKEN_AU_FILE is empty"):
+        load_settings({**MULTI, "COVEO_ACCESS_TOKEN_AU_FILE": str(tmp_path / "empty")})
+
+
+def test_no_token_in_any_form_names_both_forms() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(MULTI)
+    [problem] = caught.value.problems
+    assert "COVEO_ACCESS_TOKEN is missing" in problem and "COVEO_ACCESS_TOKEN_<REGION>" in problem
+
+
+def test_one_region_url_without_its_token_is_refused() -> None:
+    # COVEO_PLATFORM_URL belongs to the one-region form; silently ignoring it could send a token elsewhere.
+    with pytest.raises(SettingsError, match="COVEO_PLATFORM_URL goes with COVEO_ACCESS_TOKEN"):
+        load_settings({**MULTI, "COVEO_ACCESS_TOKEN_EU": "t", "COVEO_PLATFORM_URL": "https://x.example.com"})
+    s = load_settings({**MULTI, "COVEO_ACCESS_TOKEN_EU": "t", "COVEO_REGION": "eu"})
+    assert s.region_names == ("eu",) and any("COVEO_REGION is ignored" in w for w in s.warnings)
 
 
 SECRET_NAMES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "COVEO_ACCESS_TOKEN")
@@ -98,8 +208,8 @@ SECRET_VALUES = {
 }
 
 
-def _read(s: object, name: str) -> str:
-    secret = getattr(s, name.lower())
+def _read(s: Settings, name: str) -> str:
+    secret = s.coveo_regions[0].token if name == "COVEO_ACCESS_TOKEN" else getattr(s, name.lower())
     assert isinstance(secret, Secret)
     return secret.reveal()
 
@@ -110,7 +220,7 @@ def test_every_secret_can_come_from_a_file(tmp_path: Path, name: str) -> None:
     path.write_text(SECRET_VALUES[name] + "\n\n")  # `echo` and editors add newlines
     s = load_settings({**BASE, name: "", f"{name}_FILE": str(path)})
     assert _read(s, name) == SECRET_VALUES[name]
-    assert SECRET_VALUES[name] in s.secrets()  # so the log handler scrubs it too
+    assert SECRET_VALUES[name] in s.secrets()
 
 
 @pytest.mark.parametrize("name", SECRET_NAMES)

@@ -2,6 +2,9 @@
 
 Tests put organisations in `orgs` and, to inject faults, queue `Fault`s per org:
 each request takes the next fault, and answers normally once the queue is empty.
+
+One instance plays one Coveo region: it accepts only its own token (`token=`), as a real
+region rejects the tokens other regions issued, and answers 404 for orgs it does not hold.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from aiohttp import web
 
 from tests.fakes.server import BackgroundServer
 
-GOOD_TOKEN = "coveo-test-token-0123456789abcdef"
+GOOD_TOKEN = "coveo-test-token-0123456789abcdef"  # the default fake's, playing US
+EU_TOKEN = "coveo-eu-test-token-fedcba9876543210"
 _ids = itertools.count(1)
 
 
@@ -57,10 +61,10 @@ def api_key(name: str, **fields: Any) -> dict[str, Any]:
 
 
 class FakeCoveo:
-    def __init__(self) -> None:
+    def __init__(self, token: str = GOOD_TOKEN) -> None:
         self.orgs: dict[str, list[dict[str, Any]]] = {}
         self.faults: dict[str, deque[Fault]] = defaultdict(deque)
-        self.valid_tokens = {GOOD_TOKEN}
+        self.valid_tokens = {token}
         self.latency = 0.0
         self.requests: list[dict[str, Any]] = []  # method, path, authorization
         self.org_list_shape = "array"  # or "paged"
