@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -20,7 +20,7 @@ BASE = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "COVEO_ACCESS_
 
 
 class HangingDirectory:
-    clients: dict[str, Any] = {"us": None}
+    clients: ClassVar[dict[str, Any]] = {"us": None}
 
     async def locate(self, org: str, **kwargs: Any) -> Any:
         await asyncio.sleep(3600)
