@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -13,9 +12,8 @@ from typing import Any
 from bot import lookup
 from bot.command import Help, Invalid, parse
 from bot.coveo import CoveoClient, CoveoError
-from bot.replies import Reply, render
+from bot.replies import render
 from bot.settings import Settings
-from bot.text import unescape_slack
 
 EXIT_FOUND, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_COVEO_ERROR = 0, 1, 2, 3
 
@@ -26,7 +24,7 @@ async def lookup_command(
     command = parse(" ".join(words))
     now = datetime.now(UTC)
     if isinstance(command, Help | Invalid):
-        print(plain_text(render(command, now)).replace("/apikeyid", "python -m bot lookup"), file=sys.stderr)
+        print(render(command, now).to_plain().replace("/apikeyid", "python -m bot lookup"), file=sys.stderr)
         return EXIT_USAGE
     if region is not None and region not in settings.region_names:
         print(
@@ -46,7 +44,7 @@ async def lookup_command(
         # JSON escapes as \uXXXX this way (a JSON reader gets the exact text back).
         print(json.dumps(result_json(result), indent=2))
     else:
-        print(plain_text(render(result, now)))
+        print(render(result, now).to_plain())
     if isinstance(result, lookup.Failed):
         return EXIT_COVEO_ERROR
     return EXIT_NOT_FOUND if isinstance(result, lookup.NotFound) else EXIT_FOUND
@@ -93,15 +91,3 @@ def _error_json(error: CoveoError) -> dict[str, Any]:
         "code": error.error_code,
         "request_id": error.request_id,
     }
-
-
-def plain_text(reply: Reply) -> str:
-    """The reply as a terminal shows it: mrkdwn markers and Slack escapes removed."""
-    parts = []
-    for block in reply.blocks or [{"type": "section", "text": {"text": reply.text}}]:
-        if block.get("type") == "section":
-            parts.append(block["text"]["text"])
-        elif block.get("type") == "context":
-            parts.extend(element.get("text", "") for element in block["elements"])
-    text = "\n\n".join(parts)
-    return unescape_slack(re.sub(r"\*([^*\n]+)\*", r"\1", text))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
-from bot.text import code, inert, shorten, unescape_slack
+from bot.text import unescape_slack
 
 # Coveo organisation ids are lowercase letters and digits (e.g. "mycoveoorganization8tp8wu3");
 # anything else is refused before a request can leave.
@@ -41,20 +42,23 @@ class Lookup:
     region: str | None = None
 
 
+class Problem(enum.StrEnum):
+    """Why the first word is not an organization; `replies` says it to the user."""
+
+    UPPERCASE = "uppercase"  # an org id with capitals: Coveo's are lowercase
+    NO_ORG_IN_LINK = "no_org_in_link"
+    NOT_AN_ORG = "not_an_org"
+
+
 @dataclass(frozen=True)
 class Invalid:
-    """Text that is not a command; `reason` is user-facing mrkdwn."""
+    """Text that is not a command: what is wrong, and the word that was taken for the org."""
 
-    reason: str
+    problem: Problem
+    token: str
 
 
 Command = Help | ListKeys | Lookup | Invalid
-
-ORG_SHAPE = (
-    "An organization id is lowercase letters and digits, like `mycoveoorganization8tp8wu3` "
-    "(in the Coveo admin console: Settings → Organization → Information). "
-    "You can also paste the admin console URL."
-)
 
 
 def parse(text: str) -> Command:
@@ -70,9 +74,43 @@ def parse(text: str) -> Command:
         org_token, rest = parts[0], (parts[1] if len(parts) > 1 else "")
     org, region = org_and_region(org_token)
     if org is None:
-        return Invalid(_bad_org_reason(org_token))
+        return Invalid(_problem(org_token), org_token)
     name = strip_quotes(rest.strip())
     return Lookup(org, name, region) if name else ListKeys(org, region)
+
+
+def from_fields(org_text: str, name_text: str) -> ListKeys | Lookup | Invalid:
+    """A command from the two inputs of the lookup modal (no help words, no quoting rules)."""
+    org_token = org_text.strip()
+    org, region = org_and_region(org_token)
+    if org is None:
+        return Invalid(_problem(org_token), org_token)
+    name = strip_quotes(name_text.strip())
+    return Lookup(org, name, region) if name else ListKeys(org, region)
+
+
+def find_org(text: str) -> str:
+    """What in a message looks most like an organization: an admin-console URL holding an org id,
+    else a word shaped like a generated org id (letters and digits, 8 or more); "" when none.
+
+    A plain lowercase word is an org id to Coveo too, but in a message it is far likelier prose.
+    """
+    words = [_bare(word) for word in unescape_slack(text).split()]
+    for word in words:
+        if word.startswith(("http://", "https://")) and org_and_region(word)[0] is not None:
+            return word
+    for word in words:
+        if len(word) >= 8 and ORG_ID.match(word) and not word.isalpha() and not word.isdigit():
+            return word
+    return ""
+
+
+def _bare(word: str) -> str:
+    """A word without the punctuation and Slack link brackets around it (<url|label> → url)."""
+    word = word.strip("()[].,;:'\"“”")
+    if word.startswith("<"):
+        word = word[1:].split("|", 1)[0].removesuffix(">")
+    return word
 
 
 def org_from(token: str) -> str | None:
@@ -121,10 +159,9 @@ def _org_from_url(url: str) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _bad_org_reason(token: str) -> str:
-    shown = inert(shorten(token, 60))
+def _problem(token: str) -> Problem:
     if ORG_ID.match(token.lower()):
-        return f"Organization ids are lowercase: did you mean {code(token.lower())}? {ORG_SHAPE}"
+        return Problem.UPPERCASE
     if token.startswith(("http://", "https://", "<http")):
-        return f"I could not find an organization id in that link ({shown}). {ORG_SHAPE}"
-    return f"“{shown}” is not a Coveo organization id. {ORG_SHAPE}"
+        return Problem.NO_ORG_IN_LINK
+    return Problem.NOT_AN_ORG

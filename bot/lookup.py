@@ -28,7 +28,7 @@ from bot.coveo import (
     OrganizationNotFound,
     TokenRejected,
 )
-from bot.matching import Hits, closest, find
+from bot.matching import Hits, MatchedBy, closest, find
 from bot.settings import SINGLE_TOKEN_VARIABLE
 from bot.text import fold, trigrams
 
@@ -38,7 +38,7 @@ class Found:
     org: str
     query: str
     keys: list[ApiKey]
-    how: str
+    how: MatchedBy
     request_id: str | None = None  # Coveo's id for the call that listed the keys
     region: str = ""  # the region that answered
 
@@ -264,6 +264,12 @@ class KeyDirectory:
                 return []
             self._orgs[region] = known
         return known[0]
+
+    def cached(self, org: str, region: str | None = None) -> bool:
+        """Whether the org's keys would come from the cache now (in `region`, or its remembered one)."""
+        where = region or self.home(org) or (next(iter(self.clients)) if len(self.clients) == 1 else None)
+        entry = self._cache.get((where, org)) if where else None
+        return entry is not None and self.clock() - entry.fetched_at < self.ttl
 
     async def keys(
         self, org: str, region: str | None = None, *, deadline: float, fresh: bool = False

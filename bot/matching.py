@@ -8,6 +8,7 @@ ignoring case, and finally display name or description containing the name.
 
 from __future__ import annotations
 
+import enum
 import heapq
 import re
 from collections.abc import Iterable, Sequence
@@ -20,18 +21,23 @@ from bot.text import fold, trigrams
 _VALUE_TAIL = re.compile(r"^(?:…|\.{2,}|\*+)\s*([0-9A-Za-z]{4,8})$")
 
 SUGGESTION_CUTOFF = 0.3  # below this a suggestion is noise, not a near miss
-BY_ID = "id"
-BY_VALUE_TAIL = "the end of the key's value"
-EXACT_NAME = "exact name"
-NAME_IGNORING_CASE = "name, ignoring case and spacing"
-DESCRIPTION = "description"
-CONTAINS = "name or description containing it"
+
+
+class MatchedBy(enum.StrEnum):
+    """Which tier found the keys; the values are stable (audit lines, `--json`)."""
+
+    ID = "id"
+    VALUE_TAIL = "value_tail"
+    EXACT_NAME = "exact_name"
+    NAME_IGNORING_CASE = "name_ignoring_case"
+    DESCRIPTION = "description"
+    CONTAINS = "contains"
 
 
 @dataclass(frozen=True)
 class Hits:
     keys: list[ApiKey]
-    how: str
+    how: MatchedBy
 
 
 @dataclass(frozen=True)
@@ -44,20 +50,20 @@ def find(keys: Sequence[ApiKey], name: str) -> Hits | NoHit:
     if tail:
         wanted = tail.group(1).lower()
         hits = [k for k in keys if k.value_tail and k.value_tail.endswith(wanted)]
-        return Hits(hits, BY_VALUE_TAIL) if hits else NoHit([])
+        return Hits(hits, MatchedBy.VALUE_TAIL) if hits else NoHit([])
     by_id = [k for k in keys if k.id == name]
     if by_id:
-        return Hits(by_id, BY_ID)
+        return Hits(by_id, MatchedBy.ID)
     exact = [k for k in keys if k.display_name == name]
     if exact:
-        return Hits(exact, EXACT_NAME)
+        return Hits(exact, MatchedBy.EXACT_NAME)
     folded = fold(name)
     if not folded:
         return NoHit([])
     tiers = (
-        (NAME_IGNORING_CASE, lambda k: k.folded_name == folded),
-        (DESCRIPTION, lambda k: k.folded_description == folded),
-        (CONTAINS, lambda k: folded in k.folded_name or folded in k.folded_description),
+        (MatchedBy.NAME_IGNORING_CASE, lambda k: k.folded_name == folded),
+        (MatchedBy.DESCRIPTION, lambda k: k.folded_description == folded),
+        (MatchedBy.CONTAINS, lambda k: folded in k.folded_name or folded in k.folded_description),
     )
     for how, test in tiers:
         hits = [k for k in keys if test(k)]

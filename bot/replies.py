@@ -9,12 +9,15 @@ message stays inside Slack's limits (50 blocks, 3,000 characters a section).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
+    ButtonElement,
     ContextBlock,
     MarkdownTextObject,
     SectionBlock,
@@ -22,7 +25,8 @@ from slack_sdk.models.blocks import (
 
 from bot.access import Refusal
 from bot.apikey import ApiKey
-from bot.command import Help, Invalid
+from bot.buttons import KeyRef, PageRef
+from bot.command import Help, Invalid, Problem
 from bot.coveo import (
     BadResponse,
     CoveoError,
@@ -35,14 +39,20 @@ from bot.coveo import (
     TokenRejected,
 )
 from bot.lookup import Failed, Found, Listing, NotFound, RegionError
-from bot.matching import BY_ID, BY_VALUE_TAIL, EXACT_NAME
+from bot.matching import MatchedBy
 from bot.settings import REGIONS, SINGLE_TOKEN_VARIABLE
-from bot.text import code, inert, shorten
+from bot.text import code, inert, shorten, unescape_slack
 
 MAX_BLOCKS = 50
 SECTION_LIMIT = 3000
-MAX_KEYS_SHOWN = 10
-MAX_LISTED = 200
+MAX_KEYS_SHOWN = 10  # keys with their facts in one message; more are paged
+LIST_PAGE = 100  # names and ids in one page of a listing
+# Action ids of the buttons, matched by the listeners.
+SHARE = "apikeyid_share"
+PAGE_NEXT = "apikeyid_page_next"
+PAGE_PREVIOUS = "apikeyid_page_previous"
+DISMISS = "apikeyid_dismiss"
+OPEN_LOOKUP = "apikeyid_open_lookup"
 MAX_PRIVILEGES_SHOWN = 8
 QUERY_ECHO = 120
 
@@ -85,6 +95,20 @@ class Unexpected:
 
 
 @dataclass(frozen=True)
+class Controls:
+    """Which buttons an answer carries: none in the terminal, no Share or Dismiss in a modal."""
+
+    share: bool = False
+    dismiss: bool = False
+    paging: bool = False
+
+
+NO_BUTTONS = Controls()
+MESSAGE_BUTTONS = Controls(share=True, dismiss=True, paging=True)
+MODAL_BUTTONS = Controls(paging=True)
+
+
+@dataclass(frozen=True)
 class Reply:
     text: str
     blocks: list[dict[str, Any]] = field(default_factory=list)
@@ -95,28 +119,47 @@ class Reply:
             message["blocks"] = self.blocks
         return message
 
+    def to_plain(self) -> str:
+        """The reply as a terminal shows it: text only, mrkdwn markers and Slack escapes removed."""
+        parts = []
+        for block in self.blocks or [{"type": "section", "text": {"text": self.text}}]:
+            if block.get("type") == "section":
+                parts.append(block["text"]["text"])
+            elif block.get("type") == "context":
+                parts.extend(element.get("text", "") for element in block["elements"])
+        text = "\n\n".join(parts)
+        return unescape_slack(re.sub(r"\*([^*\n]+)\*", r"\1", text))
+
 
 Outcome = Help | Invalid | Found | NotFound | Listing | Failed | Denied | Limited | Working | Unexpected
 
 
-def render(outcome: Outcome, now: datetime) -> Reply:
+def render(outcome: Outcome, now: datetime, *, page: int = 0, controls: Controls = NO_BUTTONS) -> Reply:
+    """The message for `outcome`; `page` picks which keys of a long answer it shows."""
+    reply = _render(outcome, now, page, controls)
+    if controls.dismiss and isinstance(outcome, Found | NotFound | Listing | Failed):
+        reply = Reply(reply.text, [*reply.blocks, _actions([_dismiss_button()]).to_dict()])
+    return reply
+
+
+def _render(outcome: Outcome, now: datetime, page: int, controls: Controls) -> Reply:
     match outcome:
         case Help():
             return _reply("How to use /apikeyid", [_section(USAGE)])
-        case Invalid(reason=reason):
+        case Invalid():
             return _reply(
                 "That is not something I can look up.",
-                [_section(reason), _context("Type `/apikeyid help` for usage.")],
+                [_section(invalid_reason(outcome)), _context("Type `/apikeyid help` for usage.")],
             )
         case Working(org=org, query=query):
             what = f"“{inert(shorten(query, QUERY_ECHO))}”" if query else "every API key"
             return _reply(f"Looking up {what} in {code(org)}…", [])
         case Found():
-            return _found(outcome, now)
+            return _found(outcome, now, page, controls)
         case NotFound():
             return _not_found(outcome)
         case Listing():
-            return _listing(outcome)
+            return _listing(outcome, page, controls)
         case Failed():
             return _failed(outcome)
         case Denied():
@@ -131,6 +174,25 @@ def render(outcome: Outcome, now: datetime) -> Reply:
                 [],
             )
     raise TypeError(f"no reply for {type(outcome).__name__}")
+
+
+ORG_SHAPE = (
+    "An organization id is lowercase letters and digits, like `mycoveoorganization8tp8wu3` "
+    "(in the Coveo admin console: Settings → Organization → Information). "
+    "You can also paste the admin console URL."
+)
+
+
+def invalid_reason(invalid: Invalid) -> str:
+    shown = inert(shorten(invalid.token, 60))
+    match invalid.problem:
+        case Problem.UPPERCASE:
+            return f"Organization ids are lowercase: did you mean {code(invalid.token.lower())}? {ORG_SHAPE}"
+        case Problem.NO_ORG_IN_LINK:
+            return f"I could not find an organization id in that link ({shown}). {ORG_SHAPE}"
+        case Problem.NOT_AN_ORG:
+            return f"“{shown}” is not a Coveo organization id. {ORG_SHAPE}"
+    raise TypeError(f"no text for {invalid.problem}")
 
 
 def _refusal_text(denied: Denied) -> str:
@@ -209,7 +271,7 @@ def privilege_summary(key: ApiKey) -> str:
     return shorten(text, 1200)
 
 
-def _found(outcome: Found, now: datetime) -> Reply:
+def _found(outcome: Found, now: datetime, page: int, controls: Controls) -> Reply:
     count = len(outcome.keys)
     asked = inert(shorten(outcome.query, QUERY_ECHO))
     if count == 1:
@@ -217,33 +279,47 @@ def _found(outcome: Found, now: datetime) -> Reply:
         title = f"API key {code(key.id)} is “{_name(key, 150)}”"
     else:
         title = f"{count} API keys match “{asked}” in {code(outcome.org)}"
+    page, first, last = _page_bounds(page, count, MAX_KEYS_SHOWN)
     blocks: list[Block] = []
     if count > 1:
         blocks.append(_section(f"*{title}*"))
-    for key in outcome.keys[:MAX_KEYS_SHOWN]:
-        blocks.append(_key_section(key, now))
-    hidden = count - MAX_KEYS_SHOWN
+    for key in outcome.keys[first:last]:
+        share = KeyRef(outcome.org, outcome.region, key.id).encode() if controls.share else None
+        blocks.append(_key_section(key, now, share))
     notes = []
-    if hidden > 0:
-        notes.append(f"{hidden} more not shown: type a longer part of the name.")
-    if outcome.how not in (EXACT_NAME, BY_ID):
-        notes.append(
-            f"Matched by {outcome.how}."
-            if outcome.how != BY_VALUE_TAIL
-            else "Matched by the end of the value."
-        )
+    if count > MAX_KEYS_SHOWN:
+        notes.append(f"Showing {first + 1}–{last} of {count}.")
+        if not controls.paging:
+            notes.append("Type a longer part of the name to narrow it down.")
+    if outcome.how not in (MatchedBy.EXACT_NAME, MatchedBy.ID):
+        notes.append(f"Matched by {MATCHED_BY_TEXT[outcome.how]}.")
     notes.append(
         f"Organization {code(outcome.org)}{_in_region(outcome.region)}. The key's secret value is never shown."
     )
     blocks.append(_context(" ".join(notes)))
+    if controls.paging:
+        blocks += _paging(PageRef(outcome.org, outcome.region, outcome.query, page), first > 0, last < count)
     return _reply(title, blocks)
 
 
-def _key_section(key: ApiKey, now: datetime) -> SectionBlock:
+MATCHED_BY_TEXT = {
+    MatchedBy.ID: "id",
+    MatchedBy.VALUE_TAIL: "the end of the value",
+    MatchedBy.EXACT_NAME: "exact name",
+    MatchedBy.NAME_IGNORING_CASE: "name, ignoring case and spacing",
+    MatchedBy.DESCRIPTION: "description",
+    MatchedBy.CONTAINS: "name or description containing it",
+}
+
+
+def _key_section(key: ApiKey, now: datetime, share: str | None = None) -> SectionBlock:
     flags = warnings(key, now)
     head = f"*{_name(key, 150)}*" + (f"   {' · '.join(flags)}" if flags else "")
     text = "\n".join([head, f"*apiKeyId:* {code(key.id)}", *key_facts(key, now)])
-    return _section(text)
+    section = _section(text)
+    if share is not None:
+        section.accessory = ButtonElement(text="Share in channel", action_id=SHARE, value=share)
+    return section
 
 
 def _not_found(outcome: NotFound) -> Reply:
@@ -261,22 +337,23 @@ def _not_found(outcome: NotFound) -> Reply:
     return _reply(title, [_section("\n".join(lines))])
 
 
-def _listing(outcome: Listing) -> Reply:
+def _listing(outcome: Listing, page: int, controls: Controls) -> Reply:
     keys = sorted(outcome.keys, key=lambda k: (k.folded_name, k.id))
     total = len(keys)
     title = f"{total} API key{'s' if total != 1 else ''} in {code(outcome.org)}{_in_region(outcome.region)}"
     if not keys:
         return _reply(title, [_section(f"*{title}*.")])
+    page, first, last = _page_bounds(page, total, LIST_PAGE)
     blocks: list[Block] = [_section(f"*{title}*")]
     chunk: list[str] = []
     size = 0
-    shown = 0
-    for key in keys[:MAX_LISTED]:
+    shown = first
+    for key in keys[first:last]:
         line = f"{code(key.id)}  {_name(key, 100)}"
         if key.disabled:
             line += " ⛔"
         if size + len(line) + 1 > SECTION_LIMIT - 100:
-            if len(blocks) >= MAX_BLOCKS - 3:
+            if len(blocks) >= MAX_BLOCKS - 4:
                 break
             blocks.append(_section("\n".join(chunk)))
             chunk, size = [], 0
@@ -285,12 +362,43 @@ def _listing(outcome: Listing) -> Reply:
         shown += 1
     if chunk:
         blocks.append(_section("\n".join(chunk)))
-    note = "⛔ marks disabled keys." if any(k.disabled for k in keys[:shown]) else ""
-    if shown < total:
-        note = f"Showing {shown} of {total}, by name. Add a name to narrow it down. " + note
+    note = "⛔ marks disabled keys." if any(k.disabled for k in keys[first:shown]) else ""
+    if first > 0 or shown < total:
+        more = "" if controls.paging else " Add a name to narrow it down."
+        note = f"Showing {first + 1}–{shown} of {total}, by name.{more} " + note
     if note:
-        blocks.append(_context(note))
+        blocks.append(_context(note.strip()))
+    if controls.paging:
+        blocks += _paging(PageRef(outcome.org, outcome.region, None, page), first > 0, shown < total)
     return _reply(title, blocks)
+
+
+def _page_bounds(page: int, total: int, size: int) -> tuple[int, int, int]:
+    """The page actually shown (a page past the end shows the last one) and its slice."""
+    last_page = max(0, (total - 1) // size)
+    page = min(max(page, 0), last_page)
+    return page, page * size, min(total, (page + 1) * size)
+
+
+def _paging(ref: PageRef, previous: bool, following: bool) -> list[Block]:
+    buttons = []
+    if previous:
+        value = PageRef(ref.org, ref.region, ref.query, ref.page - 1).encode()
+        if value is not None:
+            buttons.append(ButtonElement(text="‹ Previous", action_id=PAGE_PREVIOUS, value=value))
+    if following:
+        value = PageRef(ref.org, ref.region, ref.query, ref.page + 1).encode()
+        if value is not None:
+            buttons.append(ButtonElement(text="Next ›", action_id=PAGE_NEXT, value=value))
+    return [_actions(buttons)] if buttons else []
+
+
+def _dismiss_button() -> ButtonElement:
+    return ButtonElement(text="Dismiss", action_id=DISMISS, value="dismiss")
+
+
+def _actions(elements: list[ButtonElement]) -> ActionsBlock:
+    return ActionsBlock(elements=elements)
 
 
 def _in_region(region: str) -> str:
@@ -447,3 +555,166 @@ def audit_channel_line(audit: dict[str, Any]) -> str:
         more = len(key_ids) - MAX_KEYS_SHOWN
         parts.append(f"keys {shown}" + (f" +{more} more" if more > 0 else ""))
     return shorten(" · ".join(parts), SECTION_LIMIT)
+
+
+# Buttons, shortcuts, modals and the Home tab.
+
+LOOKUP_VIEW = "apikeyid_lookup"  # callback id of the lookup modal
+ORG_BLOCK, ORG_INPUT = "org", "org_input"
+NAME_BLOCK, NAME_INPUT = "name", "name_input"
+MODAL_TITLE = "API key lookup"
+MAX_INITIAL_ORG = 150
+
+
+def shared_copy(key: ApiKey, org: str, region: str, user_id: str) -> dict[str, Any]:
+    """The public copy of one key Share in channel posts: name, id, status and org, never more."""
+    status = key.status or ("DISABLED" if key.disabled else "ENABLED" if key.enabled else "unknown")
+    by = f"<@{user_id}>" if _SLACK_USER_ID.match(user_id) else "someone"
+    text = "\n".join(
+        [
+            f"*{_name(key, 150)}*",
+            f"*apiKeyId:* {code(key.id)}",
+            f"*Status:* {inert(status)} · *Organization:* {code(org)}{_in_region(region)}",
+        ]
+    )
+    reply = _reply(
+        f"API key {code(key.id)} is “{_name(key, 150)}”",
+        [_section(text), _context(f"Shared by {by} with /apikeyid. The key's secret value is never shown.")],
+    )
+    return reply.to_slack() | {"response_type": "in_channel", "replace_original": False}
+
+
+def share_confirmation(key: ApiKey) -> dict[str, Any]:
+    text = f"Shared “{_name(key, 150)}” ({code(key.id)}) in the channel."
+    return _reply(text, [_section(text)]).to_slack() | {"replace_original": True}
+
+
+def sharing_off() -> dict[str, Any]:
+    return _notice("Sharing answers in channels is turned off for this bot.")
+
+
+def key_gone(key_id: str, org: str) -> dict[str, Any]:
+    return _notice(f"The key {code(key_id)} is no longer in {code(org)}, so there is nothing to share.")
+
+
+def tampered_button() -> dict[str, Any]:
+    return _notice("That button's data is not valid, so I did nothing. Run the command again.")
+
+
+def not_in_modal() -> dict[str, Any]:
+    return _notice("That button works only in a message.")
+
+
+def replaced(reply: Reply) -> dict[str, Any]:
+    """A new page or answer that takes the clicked message's place."""
+    return reply.to_slack() | {"replace_original": True}
+
+
+def dismissed() -> dict[str, Any]:
+    return {"delete_original": True}
+
+
+def _notice(text: str) -> dict[str, Any]:
+    """A short answer to a click that leaves the clicked message as it is."""
+    return _reply(text, [_section(text)]).to_slack() | {"replace_original": False}
+
+
+def lookup_modal(org: str = "", name: str = "") -> dict[str, Any]:
+    """The modal the shortcuts and the Home tab open: an organization and a key name."""
+    org_input: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": ORG_INPUT,
+        "max_length": 2000,
+        "placeholder": _plain("mycoveoorganization8tp8wu3 or an admin console URL"),
+    }
+    if org:
+        org_input["initial_value"] = shorten(org, MAX_INITIAL_ORG)
+    name_input: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": NAME_INPUT,
+        "max_length": 2000,
+        "placeholder": _plain("Push source key, …1b3e, or an apiKeyId"),
+    }
+    if name:
+        name_input["initial_value"] = shorten(name, 2000)
+    return {
+        "type": "modal",
+        "callback_id": LOOKUP_VIEW,
+        "title": _plain(MODAL_TITLE),
+        "submit": _plain("Look up"),
+        "close": _plain("Cancel"),
+        "blocks": [
+            {"type": "input", "block_id": ORG_BLOCK, "label": _plain("Organization"), "element": org_input},
+            {
+                "type": "input",
+                "block_id": NAME_BLOCK,
+                "optional": True,
+                "label": _plain("API key name"),
+                "hint": _plain("Leave empty to list every key of the organization."),
+                "element": name_input,
+            },
+        ],
+    }
+
+
+def modal_errors(invalid: Invalid) -> dict[str, Any]:
+    """`response_action: errors` for a lookup modal whose organization is not one."""
+    return {
+        "response_action": "errors",
+        "errors": {ORG_BLOCK: shorten(Reply(invalid_reason(invalid)).to_plain(), 150)},
+    }
+
+
+def answer_modal(reply: Reply) -> dict[str, Any]:
+    """A lookup modal updated with its answer (the same blocks a message shows)."""
+    blocks = reply.blocks or [_section(reply.text).to_dict()]
+    return {
+        "type": "modal",
+        "callback_id": LOOKUP_VIEW,
+        "title": _plain(MODAL_TITLE),
+        "close": _plain("Done"),
+        "blocks": blocks[:MAX_BLOCKS],
+    }
+
+
+def working_modal(org: str, query: str | None) -> dict[str, Any]:
+    return answer_modal(render(Working(org, query), datetime.now(UTC)))
+
+
+def refused_modal(denied: Denied) -> dict[str, Any]:
+    return answer_modal(render(denied, datetime.now(UTC)))
+
+
+def home_view(refusal: Denied | None) -> dict[str, Any]:
+    """The Home tab: what the bot does, how to ask, whether this person may, and a way in."""
+    access = "✅ You may use it." if refusal is None else f"🚫 {_refusal_text(refusal)}"
+    blocks: list[Block] = [
+        _section(
+            "*apikeyid* finds the id (the apiKeyId) of a Coveo API key by its name, with the facts "
+            "you need to act on it, visible to you alone."
+        ),
+        _section(USAGE),
+        _section(
+            "In a thread, use the message shortcut *Look up an API key* (⋮ on a message): it "
+            "picks up an organization id or admin console URL from the message."
+        ),
+        _section(access),
+    ]
+    if refusal is None:
+        blocks.append(
+            _actions(
+                [
+                    ButtonElement(
+                        text="Look up an API key", action_id=OPEN_LOOKUP, value="open", style="primary"
+                    )
+                ]
+            )
+        )
+    return {"type": "home", "blocks": [b.to_dict() for b in blocks]}
+
+
+def _plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text, "emoji": True}
+
+
+_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")

@@ -6,7 +6,6 @@ stale or forged request is refused with 401 (never a 500) and its body is never 
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import hmac
 import json
@@ -22,10 +21,11 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.app import build_app
+from bot.lifecycle import drain
+from bot.lifecycle import start as lifecycle_start
+from bot.lifecycle import stop as lifecycle_stop
 from bot.services import Services
 from bot.settings import Settings
-from bot.slack import WEB_API_TIMEOUT, ResponsePoster
 
 log = logging.getLogger(__name__)
 
@@ -50,45 +50,23 @@ def build_web_app(settings: Settings) -> web.Application:
 
 def _lifecycle(settings: Settings) -> Any:
     async def lifecycle(webapp: web.Application) -> AsyncIterator[None]:
-        services = Services.open(settings)
+        services, app = await lifecycle_start(settings)
         webapp[SERVICES] = services
-        webapp[BOLT] = build_app(services)
+        webapp[BOLT] = app
         webapp[STARTED] = time.time()
-        await services.slack_auth.start()
-        services.access.start()
-        freeze_startup_objects()
         yield
-        await services.close()
+        await lifecycle_stop(services)
 
     return lifecycle
 
 
-def freeze_startup_objects() -> None:
-    """Move everything allocated at start-up (modules, classes, clients) out of the collector's sight.
-
-    A full collection otherwise walks all of it every time and stalls the event loop for
-    20-50 ms (measured), which lands on whichever commands are in flight.
-    """
-    gc.collect()
-    gc.freeze()
-
-
 async def _drain(webapp: web.Application) -> None:
     """On SIGTERM: refuse new commands, let the ones in flight post their answers."""
-    services = webapp[SERVICES]
-    services.accepting = False
-    waiting = services.inflight.count
-    done = await services.inflight.wait_idle(drain_grace(services.settings))
-    log.info("shutdown", extra={"event": "shutdown", "in_flight_at_start": waiting, "drained": done})
-
-
-def drain_grace(settings: Settings) -> float:
-    """How long shutdown waits: the slowest command's answer, then its posting with every retry,
-    then its audit-channel line."""
-    return settings.answer_deadline + ResponsePoster.WORST_CASE + WEB_API_TIMEOUT + 1.0
+    await drain(webapp[SERVICES])
 
 
 async def slack_events(request: web.Request) -> web.StreamResponse:
+    received_at = time.monotonic()  # the inline answer budget counts from here
     services = request.app[SERVICES]
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         return _refuse(413, "body too large")
@@ -115,7 +93,11 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
     # dict only in its "socket_mode" mode, which differs from "http" only in skipping signature
     # checks, done above.
     bolt_request = AsyncBoltRequest(
-        body=payload, query=request.query_string, headers=dict(request.headers), mode="socket_mode"
+        body=payload,
+        query=request.query_string,
+        headers=dict(request.headers),
+        context={"received_at": received_at},
+        mode="socket_mode",
     )
     bolt_response = await request.app[BOLT].async_dispatch(bolt_request)
     return await to_aiohttp_response(bolt_response)

@@ -100,6 +100,8 @@ class Settings:
     allowed_usergroups: frozenset[str] = frozenset()
     allow_everyone: bool = False
     audit_channel: str | None = None
+    allow_sharing: bool = True
+    inline_budget: float = 2.0
     host: str = "0.0.0.0"  # noqa: S104 - a server on a platform must listen on every interface
     port: int = 3000
     port_given: bool = False
@@ -167,6 +169,11 @@ def load_settings(env: Mapping[str, str], *, for_slack: bool = True) -> Settings
     allowed_users = _id_list(env, "APIKEYID_ALLOWED_USERS", _USER_ID, "U… or W…", problems)
     allowed_groups = _id_list(env, "APIKEYID_ALLOWED_USERGROUPS", _USERGROUP_ID, "S…", problems)
     allow_everyone = _boolean(env, "APIKEYID_ALLOW_EVERYONE", problems)
+    allow_sharing = _boolean(env, "APIKEYID_ALLOW_SHARING", problems, default=True)
+    # Slack gives up on an answer after 3 s; the budget must leave room for the answer's trip.
+    inline_budget = _number(
+        get("APIKEYID_INLINE_BUDGET") or "2.0", "APIKEYID_INLINE_BUDGET", 0, 2.5, problems
+    )
     audit_channel = get("APIKEYID_AUDIT_CHANNEL") or None
     if audit_channel and not _CHANNEL_ID.match(audit_channel):
         problems.append(
@@ -221,6 +228,8 @@ def load_settings(env: Mapping[str, str], *, for_slack: bool = True) -> Settings
         allowed_usergroups=allowed_groups,
         allow_everyone=allow_everyone,
         audit_channel=audit_channel,
+        allow_sharing=allow_sharing,
+        inline_budget=inline_budget,
         host=host,
         port=port,
         port_given=bool(port_text),
@@ -376,8 +385,10 @@ def _id_list(
     return frozenset(i for i in ids if pattern.match(i))
 
 
-def _boolean(env: Mapping[str, str], name: str, problems: list[str]) -> bool:
+def _boolean(env: Mapping[str, str], name: str, problems: list[str], *, default: bool = False) -> bool:
     text = env.get(name, "").strip().lower()
+    if not text:
+        return default
     if text in TRUE_WORDS:
         return True
     if text not in FALSE_WORDS:

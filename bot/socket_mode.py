@@ -10,8 +10,8 @@ import time
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-from bot.app import build_app
-from bot.server import SERVICES, SOCKET, STARTED, drain_grace, freeze_startup_objects, healthz
+from bot import lifecycle
+from bot.server import SERVICES, SOCKET, STARTED, healthz
 from bot.services import Services
 from bot.settings import Settings
 
@@ -20,11 +20,7 @@ log = logging.getLogger(__name__)
 
 async def run_socket_mode(settings: Settings) -> None:
     assert settings.slack_app_token is not None  # socket_mode is true only with an app token
-    services = Services.open(settings)
-    app = build_app(services)
-    await services.slack_auth.start()
-    services.access.start()
-    freeze_startup_objects()
+    services, app = await lifecycle.start(settings)
     handler = AsyncSocketModeHandler(app, settings.slack_app_token.reveal(), web_client=services.slack_client)
     health = await _start_health_server(settings, services, handler) if settings.port_given else None
 
@@ -40,11 +36,11 @@ async def run_socket_mode(settings: Settings) -> None:
 
     services.accepting = False
     await handler.disconnect_async()
-    await services.inflight.wait_idle(drain_grace(settings))
+    await lifecycle.drain(services)
     await handler.close_async()
     if health is not None:
         await health.cleanup()
-    await services.close()
+    await lifecycle.stop(services)
 
 
 async def _start_health_server(

@@ -152,9 +152,15 @@ class BotProcess:
     ) -> dict[str, Any]:
         """Send a command and return its one final answer (the ack, or the one posted after it)."""
         response, response_url = self.send(text, user=user, **fields)
+        return self.final_answer(response, response_url, timeout=timeout)
+
+    def final_answer(
+        self, response: httpx.Response, response_url: str, timeout: float = 15
+    ) -> dict[str, Any]:
+        """A command's one final answer: the ack itself, or else the one post that followed it."""
         assert response.status_code == 200, response.text
         ack = response.json()
-        if not ack.get("text", "").startswith("Looking up"):
+        if not is_interim(ack):
             time.sleep(0.05)
             assert self.slack.answers_for(response_url) == [], "a final ack must not be followed by a post"
             return ack
@@ -163,14 +169,26 @@ class BotProcess:
         return answers[0]
 
 
+def is_interim(message: dict[str, Any]) -> bool:
+    """The short ack that says the answer follows."""
+    return str(message.get("text", "")).startswith("Looking up")
+
+
 def message_text(message: dict[str, Any]) -> str:
-    """All the text a user sees in a message: the fallback and every block."""
+    """All the text a user sees in a message: the fallback, every block and every button label."""
+
+    def text_of(element: dict[str, Any]) -> str:
+        text = element.get("text", "")
+        return text.get("text", "") if isinstance(text, dict) else text
+
     parts = [message.get("text", "")]
     for block in message.get("blocks", []):
         if block.get("text"):
-            parts.append(block["text"]["text"])
-        parts.extend(e.get("text", "") for e in block.get("elements", []))
-        parts.extend(f.get("text", "") for f in block.get("fields", []) or [])
+            parts.append(text_of(block))
+        parts.extend(text_of(e) for e in block.get("elements", []))
+        parts.extend(text_of(f) for f in block.get("fields", []) or [])
+        if block.get("accessory"):
+            parts.append(text_of(block["accessory"]))
     return "\n".join(parts)
 
 

@@ -9,9 +9,10 @@ from typing import Any, ClassVar
 
 import pytest
 
-from bot.app import CommandRun
-from bot.command import Lookup
-from bot.server import drain_grace
+from bot import flow
+from bot.access import RateLimiter
+from bot.interaction import Interaction
+from bot.lifecycle import drain_grace
 from bot.services import InFlight
 from bot.settings import load_settings
 from bot.slack import ResponsePoster
@@ -22,26 +23,44 @@ BASE = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "COVEO_ACCESS_
 class HangingDirectory:
     clients: ClassVar[dict[str, Any]] = {"us": None}
 
+    def cached(self, org: str, region: str | None = None) -> bool:
+        return False
+
     async def locate(self, org: str, **kwargs: Any) -> Any:
         await asyncio.sleep(3600)
+
+
+class Everyone:
+    async def check(self, who: Any) -> None:
+        return None
 
 
 async def test_a_command_cancelled_at_shutdown_still_leaves_its_audit_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    settings = load_settings({**BASE, "APIKEYID_ALLOW_EVERYONE": "yes"})
+    settings = load_settings({**BASE, "APIKEYID_ALLOW_EVERYONE": "yes", "APIKEYID_INLINE_BUDGET": "2"})
     services = SimpleNamespace(
-        settings=settings, directory=HangingDirectory(), inflight=InFlight(), audit_channel=None
+        settings=settings,
+        directory=HangingDirectory(),
+        inflight=InFlight(),
+        audit_channel=None,
+        limiter=RateLimiter(100),
+        access=Everyone(),
     )
-    run = CommandRun({"user_id": "U01", "team_id": "T01"}, None, services)  # type: ignore[arg-type]
-    task = asyncio.create_task(run.finish(Lookup("myorg", "k")))
-    await asyncio.sleep(0.01)
+    acks: list[dict[str, Any]] = []
+
+    async def ack(**message: Any) -> None:
+        acks.append(message)
+
+    who = Interaction.from_command({"user_id": "U01", "team_id": "T01", "text": "myorg k"})
+    task = asyncio.create_task(flow.answer_command(services, who, ack))  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)  # inside the inline budget, waiting for Coveo
     with caplog.at_level(logging.INFO, logger="apikeyid.audit"):
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
     [line] = [r for r in caplog.records if r.name == "apikeyid.audit"]
-    assert line.outcome == "cancelled" and line.user_id == "U01"  # type: ignore[attr-defined]
+    assert line.outcome == "cancelled" and line.user_id == "U01" and line.org == "myorg"  # type: ignore[attr-defined]
 
 
 def test_shutdown_waits_for_the_slowest_answer_and_its_posting() -> None:

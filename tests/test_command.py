@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from bot.command import Help, Invalid, ListKeys, Lookup, org_from, parse
+from bot.replies import invalid_reason
 
 
 @pytest.mark.parametrize("text", ["", "   ", "help", "HELP", "--help", "?"])
@@ -44,20 +45,20 @@ def test_any_whitespace_separates_org_and_name() -> None:
 def test_malformed_orgs_are_refused(org: str) -> None:
     result = parse(f"{org} key")
     assert isinstance(result, Invalid)
-    assert "lowercase letters and digits" in result.reason
+    assert "lowercase letters and digits" in invalid_reason(result)
 
 
 def test_uppercase_org_gets_a_did_you_mean() -> None:
     result = parse("MyOrg key")
     assert isinstance(result, Invalid)
-    assert "`myorg`" in result.reason
+    assert "`myorg`" in invalid_reason(result)
 
 
 def test_refusal_echo_is_escaped() -> None:
     result = parse("<!channel> key")
     assert isinstance(result, Invalid)
-    assert "<!channel>" not in result.reason
-    assert "&lt;!channel&gt;" in result.reason
+    assert "<!channel>" not in invalid_reason(result)
+    assert "&lt;!channel&gt;" in invalid_reason(result)
 
 
 @pytest.mark.parametrize(

@@ -2,13 +2,8 @@ from __future__ import annotations
 
 from bot.apikey import parse_api_keys
 from bot.matching import (
-    BY_ID,
-    BY_VALUE_TAIL,
-    CONTAINS,
-    DESCRIPTION,
-    EXACT_NAME,
-    NAME_IGNORING_CASE,
     Hits,
+    MatchedBy,
     NoHit,
     find,
 )
@@ -26,7 +21,7 @@ def ids(result: Hits | NoHit) -> list[str]:
 def test_exact_name_wins_over_looser_tiers() -> None:
     found = find(keys({"displayName": "Push"}, {"displayName": "push"}, {"displayName": "Pusher"}), "Push")
     assert ids(found) == ["id0"]
-    assert isinstance(found, Hits) and found.how == EXACT_NAME
+    assert isinstance(found, Hits) and found.how == MatchedBy.EXACT_NAME
 
 
 def test_ignoring_case_and_spacing_reports_every_hit() -> None:
@@ -34,7 +29,7 @@ def test_ignoring_case_and_spacing_reports_every_hit() -> None:
         keys({"displayName": "My  Key"}, {"displayName": "my key"}, {"displayName": "other"}), "MY KEY "
     )
     assert ids(found) == ["id0", "id1"]
-    assert isinstance(found, Hits) and found.how == NAME_IGNORING_CASE
+    assert isinstance(found, Hits) and found.how == MatchedBy.NAME_IGNORING_CASE
 
 
 def test_invisible_characters_do_not_prevent_a_match() -> None:
@@ -43,7 +38,7 @@ def test_invisible_characters_do_not_prevent_a_match() -> None:
 
 def test_description_tier() -> None:
     found = find(keys({"displayName": "a", "description": "For Zendesk"}), "for zendesk")
-    assert isinstance(found, Hits) and found.how == DESCRIPTION
+    assert isinstance(found, Hits) and found.how == MatchedBy.DESCRIPTION
 
 
 def test_contains_tier() -> None:
@@ -51,13 +46,13 @@ def test_contains_tier() -> None:
         keys({"displayName": "Production search key"}, {"description": "search from staging"}), "search"
     )
     assert ids(found) == ["id0", "id1"]
-    assert isinstance(found, Hits) and found.how == CONTAINS
+    assert isinstance(found, Hits) and found.how == MatchedBy.CONTAINS
 
 
 def test_reverse_lookup_by_id() -> None:
     found = find(keys({"displayName": "a"}, {"displayName": "b"}), "id1")
     assert ids(found) == ["id1"]
-    assert isinstance(found, Hits) and found.how == BY_ID
+    assert isinstance(found, Hits) and found.how == MatchedBy.ID
 
 
 def test_value_tail() -> None:
@@ -67,7 +62,7 @@ def test_value_tail() -> None:
     for query in ("…1b3e", "...1B3E", "*1b3e"):
         found = find(data, query)
         assert ids(found) == ["id0"], query
-        assert isinstance(found, Hits) and found.how == BY_VALUE_TAIL
+        assert isinstance(found, Hits) and found.how == MatchedBy.VALUE_TAIL
 
 
 def test_no_hit_suggests_close_names() -> None:

@@ -1,14 +1,31 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
 from bot.access import Refusal
 from bot.apikey import parse_api_keys
-from bot.command import Help, Invalid
+from bot.buttons import KeyRef, PageRef
+from bot.command import Help, Invalid, Problem
 from bot.coveo import CoveoTimeout, Organization, OrganizationNotFound, Throttled, TokenRejected
 from bot.lookup import Failed, Found, Listing, NotFound, RegionError
-from bot.replies import Denied, Limited, Unexpected, Working, render
+from bot.matching import MatchedBy
+from bot.replies import (
+    DISMISS,
+    MESSAGE_BUTTONS,
+    MODAL_BUTTONS,
+    PAGE_NEXT,
+    PAGE_PREVIOUS,
+    SHARE,
+    Controls,
+    Denied,
+    Limited,
+    Reply,
+    Unexpected,
+    Working,
+    render,
+)
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 
@@ -31,7 +48,7 @@ def test_found_shows_id_in_code_and_facts_but_never_the_value() -> None:
         privileges=[{"owner": "PLATFORM", "targetDomain": "SOURCE", "type": "EDIT", "targetId": "s1"}],
         allowedIps=["10.0.0.0/8"],
     )
-    reply = render(Found("myorg", "Prod", [k], "exact name"), NOW)
+    reply = render(Found("myorg", "Prod", [k], MatchedBy.EXACT_NAME), NOW)
     text = text_of(reply)
     assert "`abc123`" in text
     assert "PLATFORM/SOURCE EDIT on s1" in text
@@ -45,28 +62,77 @@ def test_flags_disabled_expired_and_exposed() -> None:
     [k] = key(
         enabled=False, status="DISABLED", expirationDate=1_600_000_000_000, exposureReport={"exposed": True}
     )
-    text = text_of(render(Found("myorg", "Prod", [k], "exact name"), NOW))
+    text = text_of(render(Found("myorg", "Prod", [k], MatchedBy.EXACT_NAME), NOW))
     assert "disabled" in text and "expired" in text and "exposed" in text
 
 
 def test_coveo_text_cannot_ping_or_link() -> None:
     [k] = key(displayName="<!channel> <https://evil.example|click> & co", description="<@U123>")
-    text = text_of(render(Found("myorg", "x", [k], "exact name"), NOW))
+    text = text_of(render(Found("myorg", "x", [k], MatchedBy.EXACT_NAME), NOW))
     assert "<!channel>" not in text and "<https://" not in text and "<@U123>" not in text
     assert "&lt;!channel&gt;" in text and "&amp; co" in text
 
 
 def test_backticks_in_ids_do_not_break_the_code_span() -> None:
     [k] = parse_api_keys([{"id": "a`b", "displayName": "n"}])
-    text = text_of(render(Found("myorg", "n", [k], "exact name"), NOW))
+    text = text_of(render(Found("myorg", "n", [k], MatchedBy.EXACT_NAME), NOW))
     assert "`aˋb`" in text
 
 
 def test_many_hits_are_trimmed_with_a_count() -> None:
     keys = parse_api_keys([{"id": f"id{i}", "displayName": "same"} for i in range(25)])
-    reply = render(Found("myorg", "same", keys, "exact name"), NOW)
+    reply = render(Found("myorg", "same", keys, MatchedBy.EXACT_NAME), NOW)
     assert len(reply.blocks) <= 50
-    assert "15 more not shown" in text_of(reply)
+    assert "Showing 1–10 of 25" in text_of(reply)
+
+
+def buttons(reply: Reply) -> dict[str, str]:
+    """action_id → value of every button in the reply."""
+    found = {}
+    for block in reply.blocks:
+        elements = block.get("elements", []) if block["type"] == "actions" else [block.get("accessory") or {}]
+        for element in elements:
+            if element.get("type") == "button":
+                found.setdefault(element["action_id"], element["value"])
+    return found
+
+
+def test_hits_are_paged_with_buttons_that_carry_the_page() -> None:
+    keys = parse_api_keys([{"id": f"id{i:02d}", "displayName": "same"} for i in range(25)])
+    found = Found("myorg", "same", keys, MatchedBy.EXACT_NAME, region="eu")
+    first = render(found, NOW, controls=MESSAGE_BUTTONS)
+    assert set(buttons(first)) == {SHARE, PAGE_NEXT, DISMISS}
+    assert PageRef.decode(buttons(first)[PAGE_NEXT]) == PageRef("myorg", "eu", "same", 1)
+    assert KeyRef.decode(buttons(first)[SHARE]) == KeyRef("myorg", "eu", "id00")
+    last = render(found, NOW, page=2, controls=MESSAGE_BUTTONS)
+    assert "Showing 21–25 of 25" in text_of(last) and "id24" in text_of(last) and "id19" not in text_of(last)
+    assert PAGE_NEXT not in buttons(last)
+    assert PageRef.decode(buttons(last)[PAGE_PREVIOUS]).page == 1
+    assert (
+        render(found, NOW, page=99).blocks == render(found, NOW, page=2).blocks
+    )  # past the end: the last page
+    assert buttons(render(found, NOW, controls=MODAL_BUTTONS)).keys() == {PAGE_NEXT}
+
+
+def test_every_key_of_a_big_org_can_be_reached_page_by_page() -> None:
+    keys = parse_api_keys([{"id": f"id{i:05d}", "displayName": f"key {i:05d}"} for i in range(5_000)])
+    seen: set[str] = set()
+    ref: PageRef | None = PageRef("myorg", "", None, 0)
+    pages = 0
+    while ref is not None:
+        reply = render(Listing("myorg", keys), NOW, page=ref.page, controls=MESSAGE_BUTTONS)
+        assert len(reply.blocks) <= 50
+        seen |= set(re.findall(r"`(id\d{5})`", text_of(reply)))
+        pages += 1
+        value = buttons(reply).get(PAGE_NEXT)
+        ref = PageRef.decode(value) if value else None
+    assert len(seen) == 5_000 and pages == 50
+
+
+def test_without_sharing_there_is_no_share_button() -> None:
+    [k] = key()
+    reply = render(Found("myorg", "Prod", [k], MatchedBy.EXACT_NAME), NOW, controls=Controls(dismiss=True))
+    assert set(buttons(reply)) == {DISMISS}
 
 
 def test_listing_of_ten_thousand_keys_stays_within_limits() -> None:
@@ -95,7 +161,9 @@ def test_each_failure_says_what_to_do() -> None:
 
 def test_small_outcomes() -> None:
     assert "/apikeyid <org>" in text_of(render(Help(), NOW))
-    assert "reason here" in text_of(render(Invalid("reason here"), NOW))
+    assert "is not a Coveo organization id" in text_of(
+        render(Invalid(Problem.NOT_AN_ORG, "reason here"), NOW)
+    )
     assert "APIKEYID_ALLOWED_USERS" in text_of(render(Denied(Refusal.NOT_LISTED), NOW))
     assert "<!subteam^S01>" in text_of(render(Denied(Refusal.NOT_LISTED, frozenset({"S01"})), NOW))
     assert "12 seconds" in text_of(render(Limited(11.2), NOW))
@@ -112,7 +180,7 @@ def test_every_refusal_is_one_sentence_of_its_own() -> None:
 def test_answers_name_the_region_that_answered() -> None:
     [k] = key()
     assert "Organization `myorg` (EU region)" in text_of(
-        render(Found("myorg", "Prod", [k], "exact name", region="eu"), NOW)
+        render(Found("myorg", "Prod", [k], MatchedBy.EXACT_NAME, region="eu"), NOW)
     )
     assert "(HIPAA region)" in text_of(render(Listing("myorg", [k], region="hipaa"), NOW))
     assert "(AU region)" in text_of(render(NotFound("myorg", "x", [], 1, region="au"), NOW))

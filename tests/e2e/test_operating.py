@@ -84,10 +84,9 @@ def test_socket_mode_with_every_secret_from_files(
     org = new_org()
     key = api_key("over the socket from files")
     fake_coveo.add_org(org, [key])
-    body, response_url = bot.command_body(f"{org} over the socket from files")
-    fake_slack.send_slash_command(dict(parse_qsl(body)))
-    answers = fake_slack.wait_for_answers(response_url)
-    assert len(answers) == 1 and key["id"] in message_text(answers[0])
+    body, _response_url = bot.command_body(f"{org} over the socket from files")
+    envelope = fake_slack.send_slash_command(dict(parse_qsl(body)))
+    assert key["id"] in message_text(fake_slack.wait_for_envelope(envelope)["payload"])
     assert_no_writable_executable_memory_users(bot)
     assert bot.stop() == 0
 

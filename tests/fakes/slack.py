@@ -158,6 +158,16 @@ class FakeSlack:
         self.sockets.remove(socket)
         return socket
 
+    def wait_for_envelope(self, envelope_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        """The bot's ack of one Socket Mode envelope."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self._lock:
+                if envelope_id in self.envelope_replies:
+                    return self.envelope_replies[envelope_id]
+            time.sleep(0.01)
+        raise AssertionError("the bot did not ack the envelope")
+
     def send_slash_command(self, payload: dict[str, Any]) -> str:
         """Push a slash command to the connected bot over its socket; returns the envelope id."""
         envelope_id = uuid.uuid4().hex

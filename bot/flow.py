@@ -1,0 +1,456 @@
+"""The work behind every listener: admit the person, run the lookup, answer once, audit once.
+
+    request → rate limit → access → parse → Coveo → match → reply → audit
+
+A slash command waits for its answer up to APIKEYID_INLINE_BUDGET seconds (from when the
+request arrived) and acks with the answer itself: one message. Past the budget it acks with a
+short note and posts the answer to `response_url`. Clicks and modal submissions go through
+the same gate and the same lookup; each answers where it came from (the clicked message, the
+modal). Nothing here raises for a user's input or for Coveo: the user always gets one answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from bot import lookup
+from bot.buttons import KeyRef, PageRef, TamperedValue
+from bot.command import Help, Invalid, ListKeys, Lookup, find_org, from_fields, parse
+from bot.interaction import Interaction
+from bot.logs import AUDIT
+from bot.matching import MatchedBy
+from bot.replies import (
+    MESSAGE_BUTTONS,
+    MODAL_BUTTONS,
+    NAME_BLOCK,
+    ORG_BLOCK,
+    Controls,
+    Denied,
+    Limited,
+    Outcome,
+    Reply,
+    Unexpected,
+    Working,
+    answer_modal,
+    audit_channel_line,
+    dismissed,
+    home_view,
+    key_gone,
+    lookup_modal,
+    modal_errors,
+    not_in_modal,
+    refused_modal,
+    render,
+    replaced,
+    share_confirmation,
+    shared_copy,
+    sharing_off,
+    tampered_button,
+    working_modal,
+)
+from bot.services import Services
+from bot.text import shorten
+
+log = logging.getLogger(__name__)
+AUDIT_QUERY_LIMIT = 300  # names are free text; a pasted novel should not become a 4 KB log line
+
+Ack = Callable[..., Awaitable[Any]]
+
+
+class Audit:
+    """One audit line per command, click or submission: written once, whatever happens."""
+
+    def __init__(self, services: Services, event: str, who: Interaction) -> None:
+        self.services = services
+        self.started = who.received_at
+        self.written = False
+        self.fields: dict[str, Any] = {
+            "event": event,
+            "team_id": who.team_id,
+            "enterprise_id": who.enterprise_id,
+            "user_id": who.user_id,
+            "channel_id": who.channel_id,
+        }
+
+    def update(self, **fields: Any) -> None:
+        self.fields.update(fields)
+
+    def result(self, result: lookup.Result) -> None:
+        fields = self.fields
+        if not isinstance(result, lookup.Failed):
+            fields["coveo_request_id"] = result.request_id
+            fields["region"] = result.region
+        if isinstance(result, lookup.Found):
+            fields.setdefault("outcome", "found" if len(result.keys) == 1 else "several")
+            fields["key_ids"] = [k.id for k in result.keys][:50]
+            fields["matched_by"] = result.how.value
+        elif isinstance(result, lookup.NotFound):
+            fields.setdefault("outcome", "none")
+        elif isinstance(result, lookup.Listing):
+            fields.setdefault("outcome", "listed")
+            fields["key_count"] = len(result.keys)
+        else:
+            fields["outcome"] = "error"
+            fields["error"] = result.error.kind
+            fields["status"] = result.error.status
+            fields["coveo_request_id"] = result.error.request_id
+            fields["region"] = result.region
+            fields["regions_asked"] = {a.region: a.error.kind for a in result.asked}
+
+    def write(self) -> None:
+        if self.written:
+            return
+        self.written = True
+        self.fields["latency_ms"] = round((time.monotonic() - self.started) * 1000, 1)
+        # The trail must never cost the user their answer.
+        try:
+            AUDIT.info(str(self.fields["event"]), extra=self.fields)
+        except Exception:
+            log.exception("could not write the audit line")
+        channel = self.services.audit_channel
+        if channel is not None:
+            # In the background: a slow or failing audit channel never delays anyone's answer.
+            self.services.inflight.spawn(channel.post(audit_channel_line(self.fields)))
+
+
+async def admit(services: Services, who: Interaction, audit: Audit) -> Denied | Limited | None:
+    """None when `who` may go on; otherwise the answer that says why not (and the audit says so)."""
+    # Before anything else, so that nobody (allowed or not) can flood Slack, Coveo or the log.
+    wait = services.limiter.retry_in(who.user_id)
+    if wait is not None:
+        audit.update(outcome="limited")
+        return Limited(wait)
+    refusal = await services.access.check(who.requester)
+    if refusal is not None:
+        audit.update(outcome="denied", refusal=refusal.value)
+        return Denied(refusal, services.settings.allowed_usergroups)
+    return None
+
+
+def controls(services: Services) -> Controls:
+    share = services.settings.allow_sharing
+    return MESSAGE_BUTTONS if share else Controls(dismiss=True, paging=True)
+
+
+async def run_lookup(services: Services, command: ListKeys | Lookup, who: Interaction) -> lookup.Result:
+    deadline = who.received_at + services.settings.answer_deadline
+    return await lookup.run(command, services.directory, deadline=deadline)
+
+
+async def within_budget(
+    services: Services, command: ListKeys | Lookup, who: Interaction
+) -> tuple[asyncio.Task[lookup.Result], bool]:
+    """Start the lookup; wait for it while the inline budget lasts. True when it is done."""
+    work = asyncio.create_task(run_lookup(services, command, who))
+    budget = who.received_at + services.settings.inline_budget - time.monotonic()
+    if services.directory.cached(command.org, command.region):
+        budget = max(budget, 1.0)  # cached lookups always answer inline; they take microseconds
+    if budget > 0:
+        await asyncio.wait({work}, timeout=budget)
+    return work, work.done()
+
+
+# Slash commands
+
+
+async def answer_command(services: Services, who: Interaction, ack: Ack) -> None:
+    """The slash command: exactly one final answer, in the ack when it is ready in time."""
+    audit = Audit(services, "command", who)
+    acked = False
+
+    async def answer(outcome: Outcome, page_controls: Controls | None = None) -> None:
+        nonlocal acked
+        message = render(outcome, datetime.now(UTC), controls=page_controls or Controls()).to_slack()
+        if not acked:
+            acked = True
+            await ack(**message)
+        elif not await services.poster.post(who.response_url, message):
+            audit.update(delivery="failed")
+
+    work: asyncio.Task[lookup.Result] | None = None
+    handed_over = False  # to the task that posts the answer later, which writes the audit line
+    with services.inflight.track():
+        try:
+            stop = await admit(services, who, audit)
+            if stop is not None:
+                await answer(stop)
+                return
+            command = parse(who.text)
+            if isinstance(command, Help | Invalid):
+                audit.update(outcome="help" if isinstance(command, Help) else "invalid")
+                await answer(command)
+                return
+            name = command.name if isinstance(command, Lookup) else None
+            audit.update(org=command.org, query=shorten(name, AUDIT_QUERY_LIMIT) if name else None)
+            work, done = await within_budget(services, command, who)
+            if done:
+                result = work.result()
+                audit.result(result)
+                await answer(result, controls(services))
+                return
+            await answer(Working(command.org, name))
+            # The HTTP answer went back; the final one follows from this task.
+            services.inflight.spawn(_post_later(services, work, answer, audit))
+            work, handed_over = None, True
+        except asyncio.CancelledError:
+            audit.update(outcome="cancelled")
+            raise
+        except Exception:
+            await _fail(audit, lambda reply: answer(reply))
+        finally:
+            if work is not None:
+                work.cancel()
+            if not handed_over:
+                audit.write()
+
+
+async def _post_later(
+    services: Services,
+    work: asyncio.Task[lookup.Result],
+    answer: Callable[[Outcome, Controls | None], Awaitable[None]],
+    audit: Audit,
+) -> None:
+    try:
+        result = await work
+        audit.result(result)
+        await answer(result, controls(services))
+    except asyncio.CancelledError:  # shutdown gave up waiting: the trail still shows the command
+        work.cancel()
+        audit.update(outcome="cancelled")
+        raise
+    except Exception:
+        await _fail(audit, lambda reply: answer(reply, None))
+    finally:
+        audit.write()
+
+
+async def _fail(audit: Audit, tell: Callable[[Unexpected], Awaitable[None]]) -> None:
+    reference = uuid.uuid4().hex[:12]
+    log.exception("request failed", extra={"event": "request_error", "reference": reference})
+    audit.update(outcome="error", error="internal", reference=reference)
+    try:
+        await tell(Unexpected(reference))
+    except Exception:
+        log.exception("could not even tell the user", extra={"reference": reference})
+
+
+# Buttons
+
+
+async def answer_click(services: Services, who: Interaction, kind: str) -> None:
+    """Share, a page, or Dismiss: the click was acked already; the answer replaces or follows the
+    clicked message (through the click's own `response_url`) or updates the modal it is in."""
+    audit = Audit(services, kind, who)
+    with services.inflight.track():
+        try:
+            stop = await admit(services, who, audit)
+            if stop is not None:
+                await _answer_click(services, who, render(stop, datetime.now(UTC)).to_slack())
+                return
+            if kind == "shared":
+                await _share(services, who, audit)
+            elif kind == "paged":
+                await _page(services, who, audit)
+            else:
+                audit.update(outcome="dismissed")
+                await _answer_click(services, who, dismissed())
+        except TamperedValue as problem:
+            log.warning(
+                "a button value was not one the bot wrote", extra={"event": "tampered", "field": str(problem)}
+            )
+            audit.update(outcome="tampered")
+            await _answer_click(services, who, tampered_button())
+        except asyncio.CancelledError:
+            audit.update(outcome="cancelled")
+            raise
+        except Exception:
+            await _fail(
+                audit, lambda reply: _answer_click(services, who, render(reply, datetime.now(UTC)).to_slack())
+            )
+        finally:
+            audit.write()
+
+
+async def _share(services: Services, who: Interaction, audit: Audit) -> None:
+    ref = KeyRef.decode(who.action_value)
+    audit.update(org=ref.org, key_ids=[ref.key_id])
+    if not services.settings.allow_sharing:  # the button is not shown; this click was forged
+        audit.update(outcome="sharing_off")
+        await _answer_click(services, who, sharing_off())
+        return
+    if who.in_modal:
+        audit.update(outcome="invalid")
+        await _answer_click(services, who, not_in_modal())
+        return
+    result = await run_lookup(services, Lookup(ref.org, ref.key_id, ref.region or None), who)
+    audit.result(result)
+    if not (isinstance(result, lookup.Found) and result.how is MatchedBy.ID):
+        audit.update(outcome="gone" if not isinstance(result, lookup.Failed) else "error")
+        if isinstance(result, lookup.Failed):
+            await _answer_click(services, who, render(result, datetime.now(UTC)).to_slack())
+        else:
+            await _answer_click(services, who, key_gone(ref.key_id, ref.org))
+        return
+    key = result.keys[0]
+    audit.update(outcome="shared", key_ids=[key.id])
+    if await services.poster.post(who.response_url, shared_copy(key, ref.org, result.region, who.user_id)):
+        await services.poster.post(who.response_url, share_confirmation(key))
+    else:
+        audit.update(delivery="failed")
+
+
+async def _page(services: Services, who: Interaction, audit: Audit) -> None:
+    ref = PageRef.decode(who.action_value)
+    region = ref.region or None
+    command: ListKeys | Lookup = (
+        Lookup(ref.org, ref.query, region) if ref.query else ListKeys(ref.org, region)
+    )
+    audit.update(
+        org=ref.org, query=shorten(ref.query, AUDIT_QUERY_LIMIT) if ref.query else None, page=ref.page
+    )
+    result = await run_lookup(services, command, who)
+    audit.result(result)
+    audit.update(outcome="paged" if not isinstance(result, lookup.Failed) else "error")
+    page_controls = MODAL_BUTTONS if who.in_modal else controls(services)
+    reply = render(result, datetime.now(UTC), page=ref.page, controls=page_controls)
+    if who.in_modal:
+        await _update_modal(services, who.view_id, answer_modal(reply))
+    else:
+        await _answer_click(services, who, replaced(reply))
+
+
+async def _answer_click(services: Services, who: Interaction, message: dict[str, Any]) -> None:
+    if who.in_modal:
+        await _update_modal(services, who.view_id, answer_modal(_as_reply(message)))
+    elif not await services.poster.post(who.response_url, message):
+        log.warning("could not answer a click", extra={"event": "click_answer_failed"})
+
+
+def _as_reply(message: dict[str, Any]) -> Reply:
+    return Reply(str(message.get("text", "")), list(message.get("blocks", [])))
+
+
+async def _update_modal(services: Services, view_id: str, view: dict[str, Any]) -> None:
+    try:
+        await services.slack_client.views_update(view_id=view_id, view=view)
+    except Exception as exc:
+        log.warning(
+            "could not update a modal", extra={"event": "views_update_error", "error": type(exc).__name__}
+        )
+
+
+# Shortcuts, the lookup modal and the Home tab
+
+
+async def open_lookup(services: Services, who: Interaction, *, from_message: bool) -> None:
+    """A shortcut or the Home tab's button: open the lookup modal (or say why not) right away;
+    Slack's trigger_id expires in 3 seconds."""
+    audit = Audit(services, "opened", who)
+    try:
+        stop = await admit(services, who, audit)
+        if stop is not None:
+            view = (
+                refused_modal(stop)
+                if isinstance(stop, Denied)
+                else answer_modal(render(stop, datetime.now(UTC)))
+            )
+        else:
+            audit.update(outcome="opened")
+            view = lookup_modal(org=find_org(who.text) if from_message else "")
+        await services.slack_client.views_open(trigger_id=who.trigger_id, view=view)
+    except Exception as exc:
+        audit.update(outcome="error", error=type(exc).__name__)
+        log.warning(
+            "could not open the lookup modal",
+            extra={"event": "views_open_error", "error": type(exc).__name__},
+        )
+    finally:
+        audit.write()
+
+
+async def answer_modal_submission(services: Services, who: Interaction, ack: Ack) -> None:
+    """The lookup modal's submit: a bad org shows under its input; otherwise the modal becomes the
+    answer, at once when it is ready within the budget, else after a short "looking up"."""
+    audit = Audit(services, "modal", who)
+    handed_over = False
+    with services.inflight.track():
+        try:
+            stop = await admit(services, who, audit)
+            if stop is not None:
+                await ack(response_action="update", view=answer_modal(render(stop, datetime.now(UTC))))
+                return
+            command = from_fields(who.inputs.get(ORG_BLOCK, ""), who.inputs.get(NAME_BLOCK, ""))
+            if isinstance(command, Invalid):
+                audit.update(outcome="invalid")
+                await ack(**modal_errors(command))
+                return
+            name = command.name if isinstance(command, Lookup) else None
+            audit.update(org=command.org, query=shorten(name, AUDIT_QUERY_LIMIT) if name else None)
+            work, done = await within_budget(services, command, who)
+            if done:
+                result = work.result()
+                audit.result(result)
+                await ack(response_action="update", view=_answer_view(result))
+                return
+            await ack(response_action="update", view=working_modal(command.org, name))
+            # Slack gets the ack when this listener returns: the answer follows from a task.
+            services.inflight.spawn(_update_later(services, who, work, audit))
+            handed_over = True
+        except asyncio.CancelledError:
+            audit.update(outcome="cancelled")
+            raise
+        except Exception:
+            await _fail(
+                audit,
+                lambda reply: ack(
+                    response_action="update", view=answer_modal(render(reply, datetime.now(UTC)))
+                ),
+            )
+        finally:
+            if not handed_over:
+                audit.write()
+
+
+async def _update_later(
+    services: Services, who: Interaction, work: asyncio.Task[lookup.Result], audit: Audit
+) -> None:
+    try:
+        result = await work
+        audit.result(result)
+        await _update_modal(services, who.view_id, _answer_view(result))
+    except asyncio.CancelledError:
+        work.cancel()
+        audit.update(outcome="cancelled")
+        raise
+    except Exception:
+        await _fail(
+            audit,
+            lambda reply: _update_modal(
+                services, who.view_id, answer_modal(render(reply, datetime.now(UTC)))
+            ),
+        )
+    finally:
+        audit.write()
+
+
+def _answer_view(result: lookup.Result) -> dict[str, Any]:
+    return answer_modal(render(result, datetime.now(UTC), controls=MODAL_BUTTONS))
+
+
+async def publish_home(services: Services, who: Interaction) -> None:
+    """The Home tab, for the person who opened it: whether they may use the bot, and a way in."""
+    refusal = await services.access.check(who.requester)
+    denied = Denied(refusal, services.settings.allowed_usergroups) if refusal is not None else None
+    try:
+        await services.slack_client.views_publish(user_id=who.user_id, view=home_view(denied))
+    except Exception as exc:
+        log.warning(
+            "could not publish the Home tab",
+            extra={"event": "views_publish_error", "error": type(exc).__name__},
+        )

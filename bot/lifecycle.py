@@ -1,0 +1,53 @@
+"""Start and stop, the same for the HTTP server and Socket Mode."""
+
+from __future__ import annotations
+
+import gc
+import logging
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.app import build_app
+from bot.services import Services
+from bot.settings import Settings
+from bot.slack import WEB_API_TIMEOUT, ResponsePoster
+
+log = logging.getLogger(__name__)
+
+
+async def start(settings: Settings) -> tuple[Services, AsyncApp]:
+    """Open the shared clients, build the app, warm up Slack's `auth.test` and the group lists."""
+    services = Services.open(settings)
+    app = build_app(services)
+    await services.slack_auth.start()
+    services.access.start()
+    freeze_startup_objects()
+    return services, app
+
+
+async def drain(services: Services) -> None:
+    """Refuse new requests, let the ones in flight post their answers."""
+    services.accepting = False
+    waiting = services.inflight.count
+    done = await services.inflight.wait_idle(drain_grace(services.settings))
+    log.info("shutdown", extra={"event": "shutdown", "in_flight_at_start": waiting, "drained": done})
+
+
+async def stop(services: Services) -> None:
+    await services.close()
+
+
+def drain_grace(settings: Settings) -> float:
+    """How long shutdown waits: the slowest command's answer, then its posting with every retry,
+    then its audit-channel line."""
+    return settings.answer_deadline + ResponsePoster.WORST_CASE + WEB_API_TIMEOUT + 1.0
+
+
+def freeze_startup_objects() -> None:
+    """Move everything allocated at start-up (modules, classes, clients) out of the collector's sight.
+
+    A full collection otherwise walks all of it every time and stalls the event loop for
+    20-50 ms (measured), which lands on whichever commands are in flight.
+    """
+    gc.collect()
+    gc.freeze()

@@ -1,0 +1,15 @@
+"""Slack listeners, one module per kind: each reads the request once and hands it to `bot.flow`."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.listeners import actions, commands, events, shortcuts
+from bot.services import Services
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    commands.register(app, services)
+    actions.register(app, services)
+    shortcuts.register(app, services)
+    events.register(app, services)

@@ -1,0 +1,35 @@
+"""Buttons: Share in channel, Next / Previous, Dismiss, and the Home tab's "Look up an API key".
+
+Each click is acked at once (Slack wants it within 3 s, and Bolt sends the ack when the
+listener returns); the work follows in a task that answers through the click's `response_url`
+or updates the modal the click came from.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+
+from bot import flow
+from bot.interaction import Interaction
+from bot.replies import DISMISS, OPEN_LOOKUP, PAGE_NEXT, PAGE_PREVIOUS, SHARE
+from bot.services import Services
+
+KIND_OF = {SHARE: "shared", PAGE_NEXT: "paged", PAGE_PREVIOUS: "paged", DISMISS: "dismissed"}
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    @app.action(re.compile("^(" + "|".join(map(re.escape, KIND_OF)) + ")$"))
+    async def on_button(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        who = Interaction.from_payload(body)
+        services.inflight.spawn(flow.answer_click(services, who, KIND_OF[who.action_id]))
+
+    @app.action(OPEN_LOOKUP)
+    async def on_open_lookup(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        who = Interaction.from_payload(body)
+        services.inflight.spawn(flow.open_lookup(services, who, from_message=False))

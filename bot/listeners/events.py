@@ -1,0 +1,19 @@
+"""Events API: the Home tab. (Slack's `url_verification` challenge is answered by Bolt.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot import flow
+from bot.interaction import Interaction
+from bot.services import Services
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    @app.event("app_home_opened")
+    async def on_home_opened(body: dict[str, Any], event: dict[str, Any]) -> None:
+        if event.get("tab") != "home":  # the Messages tab is off in the manifests
+            return
+        services.inflight.spawn(flow.publish_home(services, Interaction.from_event(body)))
