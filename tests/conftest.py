@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import signal
 import socket
@@ -153,6 +154,17 @@ class BotProcess:
         """Send a command and return its one final answer (the ack, or the one posted after it)."""
         response, response_url = self.send(text, user=user, **fields)
         return self.final_answer(response, response_url, timeout=timeout)
+
+    def interact(self, payload: dict[str, Any]) -> httpx.Response:
+        """Send a signed interaction (a click, a shortcut, a modal submission) as Slack does."""
+        body = urlencode({"payload": json.dumps(payload)})
+        return self.client.post(f"{self.url}/slack/events", content=body, headers=sign(body))
+
+    def event(self, payload: dict[str, Any]) -> httpx.Response:
+        """Send a signed Events API request (JSON body)."""
+        body = json.dumps(payload)
+        headers = sign(body) | {"Content-Type": "application/json"}
+        return self.client.post(f"{self.url}/slack/events", content=body, headers=headers)
 
     def final_answer(
         self, response: httpx.Response, response_url: str, timeout: float = 15

@@ -29,6 +29,7 @@ class FakeSlack:
         }
         self.users_info_calls: list[str] = []
         self.posted: list[dict[str, Any]] = []  # chat.postMessage calls
+        self.views: list[tuple[str, dict[str, Any]]] = []  # views.open / update / publish calls
         self.post_message_fails = False
         self.usergroups: dict[str, list[str]] = {}
         self.usergroups_fail = False
@@ -122,7 +123,29 @@ class FakeSlack:
             with self._lock:
                 self.posted.append(data)
             return web.json_response({"ok": True, "channel": data.get("channel"), "ts": "1.2"})
+        if method in ("views.open", "views.update", "views.publish"):
+            data = (
+                await request.json()
+                if request.content_type == "application/json"
+                else dict(await request.post())
+            )
+            for name in ("view",):  # form-encoded calls carry the view as a JSON string
+                if isinstance(data.get(name), str):
+                    data[name] = json.loads(data[name])
+            with self._lock:
+                self.views.append((method, data))
+            return web.json_response({"ok": True, "view": {"id": "V0MODAL", **(data.get("view") or {})}})
         return web.json_response({"ok": False, "error": "unknown_method"})
+
+    def views_of(self, method: str, timeout: float = 5.0, count: int = 1) -> list[dict[str, Any]]:
+        """The `views.*` calls of one method, once `count` of them arrived."""
+        end = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                found = [data for name, data in self.views if name == method]
+            if len(found) >= count or time.monotonic() > end:
+                return found
+            time.sleep(0.01)
 
     async def _floor(self, request: web.Request) -> web.Response:
         await request.read()
@@ -170,13 +193,17 @@ class FakeSlack:
 
     def send_slash_command(self, payload: dict[str, Any]) -> str:
         """Push a slash command to the connected bot over its socket; returns the envelope id."""
+        return self.send_envelope("slash_commands", payload)
+
+    def send_envelope(self, kind: str, payload: dict[str, Any]) -> str:
+        """Push any envelope (slash_commands, interactive, events_api) over the bot's socket."""
         envelope_id = uuid.uuid4().hex
 
         async def push() -> None:
             await self.sockets[-1].send_json(
                 {
                     "envelope_id": envelope_id,
-                    "type": "slash_commands",
+                    "type": kind,
                     "payload": payload,
                     "accepts_response_payload": True,
                 }
