@@ -153,7 +153,9 @@ def _render(outcome: Outcome, now: datetime, page: int, controls: Controls) -> R
             )
         case Working(org=org, query=query):
             what = f"“{inert(shorten(query, QUERY_ECHO))}”" if query else "every API key"
-            return _reply(f"Looking up {what} in {code(org)}… Coveo is slow right now; the answer follows here.", [])
+            return _reply(
+                f"Looking up {what} in {code(org)}… Coveo is slow right now; the answer follows here.", []
+            )
         case Found():
             return _found(outcome, now, page, controls)
         case NotFound():
