@@ -81,6 +81,10 @@ class Audit:
     def update(self, **fields: Any) -> None:
         self.fields.update(fields)
 
+    def asked(self, command: ListKeys | Lookup) -> None:
+        name = command.name if isinstance(command, Lookup) else None
+        self.fields.update(org=command.org, query=shorten(name, AUDIT_QUERY_LIMIT) if name else None)
+
     def result(self, result: lookup.Result) -> None:
         fields = self.fields
         if not isinstance(result, lookup.Failed):
@@ -186,15 +190,14 @@ async def answer_command(services: Services, who: Interaction, ack: Ack) -> None
                 audit.update(outcome="help" if isinstance(command, Help) else "invalid")
                 await answer(command)
                 return
-            name = command.name if isinstance(command, Lookup) else None
-            audit.update(org=command.org, query=shorten(name, AUDIT_QUERY_LIMIT) if name else None)
+            audit.asked(command)
             work, done = await within_budget(services, command, who)
             if done:
                 result = work.result()
                 audit.result(result)
                 await answer(result, controls(services))
                 return
-            await answer(Working(command.org, name))
+            await answer(Working(command.org, command.name if isinstance(command, Lookup) else None))
             # The HTTP answer went back; the final one follows from this task.
             services.inflight.spawn(_post_later(services, work, answer, audit))
             work, handed_over = None, True
@@ -390,15 +393,17 @@ async def answer_modal_submission(services: Services, who: Interaction, ack: Ack
                 audit.update(outcome="invalid")
                 await ack(**modal_errors(command))
                 return
-            name = command.name if isinstance(command, Lookup) else None
-            audit.update(org=command.org, query=shorten(name, AUDIT_QUERY_LIMIT) if name else None)
+            audit.asked(command)
             work, done = await within_budget(services, command, who)
             if done:
                 result = work.result()
                 audit.result(result)
                 await ack(response_action="update", view=_answer_view(result))
                 return
-            await ack(response_action="update", view=working_modal(command.org, name))
+            await ack(
+                response_action="update",
+                view=working_modal(command.org, command.name if isinstance(command, Lookup) else None),
+            )
             # Slack gets the ack when this listener returns: the answer follows from a task.
             services.inflight.spawn(_update_later(services, who, work, audit))
             handed_over = True

@@ -186,6 +186,35 @@ def is_interim(message: dict[str, Any]) -> bool:
     return str(message.get("text", "")).startswith("Looking up")
 
 
+def audit_lines(bot: BotProcess, count: int = 1, **match: Any) -> list[dict[str, Any]]:
+    """The bot's audit lines whose fields equal `match`, once `count` of them are written
+    (a line follows its answer, so it is waited for)."""
+    end = time.monotonic() + 10
+    while True:
+        lines = [json.loads(line) for line in bot.logs().splitlines() if line.startswith("{")]
+        found = [
+            line
+            for line in lines
+            if line.get("logger") == "apikeyid.audit" and all(line.get(k) == v for k, v in match.items())
+        ]
+        if len(found) >= count or time.monotonic() > end:
+            return found
+        time.sleep(0.02)
+
+
+def buttons(message: dict[str, Any]) -> dict[str, str]:
+    """action_id → value of every button a message, modal or Home view shows."""
+    found: dict[str, str] = {}
+    for block in message.get("blocks", []):
+        elements = (
+            block.get("elements", []) if block.get("type") == "actions" else [block.get("accessory") or {}]
+        )
+        for element in elements:
+            if element.get("type") == "button":
+                found.setdefault(element["action_id"], element.get("value", ""))
+    return found
+
+
 def message_text(message: dict[str, Any]) -> str:
     """All the text a user sees in a message: the fallback, every block and every button label."""
 

@@ -21,11 +21,11 @@ from bot.replies import (
     Controls,
     Denied,
     Limited,
-    Reply,
     Unexpected,
     Working,
     render,
 )
+from tests.conftest import buttons
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 
@@ -86,32 +86,21 @@ def test_many_hits_are_trimmed_with_a_count() -> None:
     assert "Showing 1–10 of 25" in text_of(reply)
 
 
-def buttons(reply: Reply) -> dict[str, str]:
-    """action_id → value of every button in the reply."""
-    found = {}
-    for block in reply.blocks:
-        elements = block.get("elements", []) if block["type"] == "actions" else [block.get("accessory") or {}]
-        for element in elements:
-            if element.get("type") == "button":
-                found.setdefault(element["action_id"], element["value"])
-    return found
-
-
 def test_hits_are_paged_with_buttons_that_carry_the_page() -> None:
     keys = parse_api_keys([{"id": f"id{i:02d}", "displayName": "same"} for i in range(25)])
     found = Found("myorg", "same", keys, MatchedBy.EXACT_NAME, region="eu")
     first = render(found, NOW, controls=MESSAGE_BUTTONS)
-    assert set(buttons(first)) == {SHARE, PAGE_NEXT, DISMISS}
-    assert PageRef.decode(buttons(first)[PAGE_NEXT]) == PageRef("myorg", "eu", "same", 1)
-    assert KeyRef.decode(buttons(first)[SHARE]) == KeyRef("myorg", "eu", "id00")
+    assert set(buttons(first.to_slack())) == {SHARE, PAGE_NEXT, DISMISS}
+    assert PageRef.decode(buttons(first.to_slack())[PAGE_NEXT]) == PageRef("myorg", "eu", "same", 1)
+    assert KeyRef.decode(buttons(first.to_slack())[SHARE]) == KeyRef("myorg", "eu", "id00")
     last = render(found, NOW, page=2, controls=MESSAGE_BUTTONS)
     assert "Showing 21–25 of 25" in text_of(last) and "id24" in text_of(last) and "id19" not in text_of(last)
-    assert PAGE_NEXT not in buttons(last)
-    assert PageRef.decode(buttons(last)[PAGE_PREVIOUS]).page == 1
+    assert PAGE_NEXT not in buttons(last.to_slack())
+    assert PageRef.decode(buttons(last.to_slack())[PAGE_PREVIOUS]).page == 1
     assert (
         render(found, NOW, page=99).blocks == render(found, NOW, page=2).blocks
     )  # past the end: the last page
-    assert buttons(render(found, NOW, controls=MODAL_BUTTONS)).keys() == {PAGE_NEXT}
+    assert buttons(render(found, NOW, controls=MODAL_BUTTONS).to_slack()).keys() == {PAGE_NEXT}
 
 
 def test_every_key_of_a_big_org_can_be_reached_page_by_page() -> None:
@@ -124,7 +113,7 @@ def test_every_key_of_a_big_org_can_be_reached_page_by_page() -> None:
         assert len(reply.blocks) <= 50
         seen |= set(re.findall(r"`(id\d{5})`", text_of(reply)))
         pages += 1
-        value = buttons(reply).get(PAGE_NEXT)
+        value = buttons(reply.to_slack()).get(PAGE_NEXT)
         ref = PageRef.decode(value) if value else None
     assert len(seen) == 5_000 and pages == 50
 
@@ -132,7 +121,7 @@ def test_every_key_of_a_big_org_can_be_reached_page_by_page() -> None:
 def test_without_sharing_there_is_no_share_button() -> None:
     [k] = key()
     reply = render(Found("myorg", "Prod", [k], MatchedBy.EXACT_NAME), NOW, controls=Controls(dismiss=True))
-    assert set(buttons(reply)) == {DISMISS}
+    assert set(buttons(reply.to_slack())) == {DISMISS}
 
 
 def test_listing_of_ten_thousand_keys_stays_within_limits() -> None:

@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ALL_LOGS, SECRETS, BotProcess, message_text, new_org, sign
+from tests.conftest import ALL_LOGS, SECRETS, BotProcess, audit_lines, message_text, new_org, sign
 from tests.fakes.coveo import FakeCoveo, api_key
 from tests.fakes.slack import FakeSlack
-
-
-def audit_lines(bot: BotProcess, org: str, count: int) -> list[dict]:
-    """The audit lines about `org`, once `count` of them are written (they follow the answer)."""
-    end = time.monotonic() + 10
-    while True:
-        lines = [json.loads(line) for line in bot.logs().splitlines() if line.startswith("{")]
-        found = [line for line in lines if line.get("logger") == "apikeyid.audit" and line.get("org") == org]
-        if len(found) >= count or time.monotonic() > end:
-            return found
-        time.sleep(0.02)
 
 
 def test_a_user_not_on_the_list_is_denied_and_nothing_is_fetched(
@@ -84,7 +72,7 @@ def test_audit_line_per_command(bot: BotProcess, fake_coveo: FakeCoveo) -> None:
     bot.ask(f"{org} audited")
     bot.ask(f"{org} nothing-like-it")
     bot.ask(f"{org} audited", user="U0NOPE")
-    lines = audit_lines(bot, org, 2)
+    lines = audit_lines(bot, 2, org=org)
     lines += [json.loads(line) for line in bot.logs().splitlines() if '"U0NOPE"' in line]
     found = next(line for line in lines if line.get("outcome") == "found" and line["org"] == org)
     assert found["key_ids"] == [key["id"]]
@@ -100,7 +88,7 @@ def test_audit_line_per_command(bot: BotProcess, fake_coveo: FakeCoveo) -> None:
 def test_error_audit_carries_the_coveo_request_id(bot: BotProcess) -> None:
     org = new_org()
     bot.ask(f"{org} x")
-    [line] = audit_lines(bot, org, 1)
+    [line] = audit_lines(bot, 1, org=org)
     assert line["outcome"] == "error" and line["error"] == "organization_not_found"
     assert line["coveo_request_id"] == "coveo-organization_not_found"
 

@@ -5,39 +5,14 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
 
-from tests.conftest import BotProcess, is_interim, message_text, new_org
+from tests.conftest import BotProcess, audit_lines, buttons, is_interim, message_text, new_org
 from tests.fakes.coveo import FakeCoveo, Fault, api_key
 from tests.fakes.slack import APP_TOKEN, FakeSlack
 from tests.slack_payloads import click, home_opened, shortcut, submission
-
-
-def buttons(message: dict[str, Any]) -> dict[str, str]:
-    """action_id → value of every button a message (or view) shows."""
-    found: dict[str, str] = {}
-    for block in message.get("blocks", []):
-        elements = (
-            block.get("elements", []) if block.get("type") == "actions" else [block.get("accessory") or {}]
-        )
-        for element in elements:
-            if element.get("type") == "button":
-                found.setdefault(element["action_id"], element.get("value", ""))
-    return found
-
-
-def audit_of(bot: BotProcess, event: str, count: int = 1) -> list[dict]:
-    end = time.monotonic() + 5
-    while True:
-        lines = [json.loads(line) for line in bot.logs().splitlines() if line.startswith("{")]
-        found = [x for x in lines if x.get("logger") == "apikeyid.audit" and x.get("event") == event]
-        if len(found) >= count or time.monotonic() > end:
-            return found
-        time.sleep(0.02)
-
 
 # One message
 
@@ -115,7 +90,7 @@ def test_share_posts_a_public_copy_and_replaces_the_answer(
     assert first["id"] in text and "Shared name" in text and org in text and "<@U0ALLOWED>" in text
     assert "Privileges" not in text and "SEARCH_API" not in text and first["value"] not in text
     assert confirmation["replace_original"] is True and "Shared" in message_text(confirmation)
-    [line] = [x for x in audit_of(bot, "shared") if x.get("org") == org]
+    [line] = audit_lines(bot, 1, event="shared", org=org)
     assert line["outcome"] == "shared" and line["key_ids"] == [first["id"]]
 
 
@@ -133,7 +108,7 @@ def test_dismiss_deletes_the_answer(
         )
     )
     assert fake_slack.wait_for_answers(response_url) == [{"delete_original": True}]
-    assert audit_of(bot, "dismissed")[-1]["outcome"] == "dismissed"
+    assert audit_lines(bot, 1, event="dismissed")[-1]["outcome"] == "dismissed"
 
 
 def test_next_and_previous_page_through_a_big_org(
@@ -173,7 +148,7 @@ def test_next_and_previous_page_through_a_big_org(
     [back] = fake_slack.wait_for_answers(response_url)
     assert "Showing 101–200 of 250" in message_text(back)
     assert fake_coveo.calls(org) == 1  # pages come from the cache
-    assert audit_of(bot, "paged", 3)[-1]["outcome"] == "paged"
+    assert audit_lines(bot, 3, event="paged")[-1]["outcome"] == "paged"
 
 
 def test_a_click_by_someone_who_lost_access_does_nothing(
@@ -190,7 +165,7 @@ def test_a_click_by_someone_who_lost_access_does_nothing(
     bot.interact(click("apikeyid_share", value, user_id="U0ALLOWED", response_url=response_url))
     [reply] = fake_slack.wait_for_answers(response_url)
     assert "not on the list" in message_text(reply) and reply.get("response_type") != "in_channel"
-    assert audit_of(bot, "shared")[-1]["outcome"] == "denied"
+    assert audit_lines(bot, 1, event="shared")[-1]["outcome"] == "denied"
 
 
 @pytest.mark.parametrize(
@@ -268,7 +243,7 @@ def test_submitting_the_modal_answers_in_the_modal(bot: BotProcess, fake_coveo: 
     assert answer["response_action"] == "update"
     assert key["id"] in message_text(answer["view"])
     assert "apikeyid_share" not in buttons(answer["view"])  # a modal has no channel to share in
-    assert audit_of(bot, "modal")[-1]["org"] == org
+    assert audit_lines(bot, 1, event="modal")[-1]["org"] == org
 
 
 def test_an_invalid_org_in_the_modal_shows_under_its_input(bot: BotProcess, fake_coveo: FakeCoveo) -> None:

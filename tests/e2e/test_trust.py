@@ -3,7 +3,6 @@ no input that breaks it. Each test here failed before the fix it guards (issue "
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -11,23 +10,12 @@ from email.utils import format_datetime
 
 import pytest
 
-from tests.conftest import BotProcess, message_text, new_org, sign
+from tests.conftest import BotProcess, audit_lines, message_text, new_org, sign
 from tests.e2e.test_setup_and_lookups import coveo_env, run_cli
 from tests.fakes.coveo import FakeCoveo, Fault, api_key
 from tests.fakes.slack import FakeSlack, member
 
 ID_FIELD = re.compile(r"\*apiKeyId:\* `([^`\n]*)`")
-
-
-def audit_lines(bot: BotProcess, user: str, count: int) -> list[dict]:
-    """The audit lines of `user`'s commands, once `count` of them are written."""
-    end = time.monotonic() + 10
-    while True:
-        lines = [json.loads(line) for line in bot.logs().splitlines() if line.startswith("{")]
-        found = [x for x in lines if x.get("logger") == "apikeyid.audit" and x.get("user_id") == user]
-        if len(found) >= count or time.monotonic() > end:
-            return found
-        time.sleep(0.02)
 
 
 # 1. Coveo text cannot forge the answer
@@ -89,7 +77,7 @@ def test_everyone_excludes_guests_outsiders_and_the_unknown(
     answer = everyone_bot.ask(f"{org} k", user=user, **fields)
     assert says in message_text(answer)
     assert fake_coveo.calls(org) == 0
-    [line] = audit_lines(everyone_bot, user, 1)
+    [line] = audit_lines(everyone_bot, 1, user_id=user)
     assert line["outcome"] == "denied" and line["refusal"]
 
 
@@ -148,10 +136,10 @@ def test_audit_lines_are_written_at_log_level_error(start_bot, fake_coveo: FakeC
     bot.ask(f"{org} k")
     bot.ask("help", user="U0STRANGER")
     bot.ask("not/an/org k")
-    found = audit_lines(bot, "U0ALLOWED", 2)
+    found = audit_lines(bot, 2, user_id="U0ALLOWED")
     assert [line["outcome"] for line in found] == ["found", "invalid"]
     assert found[0]["key_ids"] == [key["id"]]
-    assert audit_lines(bot, "U0STRANGER", 1)[0]["outcome"] == "denied"
+    assert audit_lines(bot, 1, user_id="U0STRANGER")[0]["outcome"] == "denied"
     chatter = [line for line in bot.logs().splitlines() if '"level": "info"' in line]
     assert chatter and all("apikeyid.audit" in line for line in chatter)
 
