@@ -12,6 +12,7 @@ from typing import Any
 from bot import lookup
 from bot.command import Help, Invalid, parse
 from bot.coveo import CoveoClient, CoveoError
+from bot.replies import admin as say
 from bot.replies import render
 from bot.settings import Settings
 
@@ -24,14 +25,10 @@ async def lookup_command(
     command = parse(" ".join(words))
     now = datetime.now(UTC)
     if isinstance(command, Help | Invalid):
-        print(render(command, now).to_plain().replace("/apikeyid", "python -m bot lookup"), file=sys.stderr)
+        print(say.terminal_usage(render(command, now)), file=sys.stderr)
         return EXIT_USAGE
     if region is not None and region not in settings.region_names:
-        print(
-            f"The bot has no token for region {region.upper()} (it serves "
-            f"{', '.join(r.upper() for r in settings.region_names)}): set COVEO_ACCESS_TOKEN_{region.upper()}.",
-            file=sys.stderr,
-        )
+        print(say.no_token_for_region(region, settings.region_names), file=sys.stderr)
         return EXIT_USAGE
     directory = lookup.KeyDirectory(CoveoClient.from_settings(settings), ttl=0)
     try:

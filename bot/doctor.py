@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.command import ORG_ID
 from bot.coveo import CoveoClient, CoveoError, NotAllowed, OrganizationNotFound, TokenRejected
-from bot.replies import error_text
+from bot.replies import admin as say
 from bot.settings import SINGLE_TOKEN_VARIABLE, RegionSettings, Settings
 
 CHECK_DEADLINE = 15.0
@@ -25,14 +25,11 @@ class Finding:
 
 
 async def diagnose(settings: Settings, org: str | None) -> list[Finding]:
-    regions = ", ".join(f"{r.name.upper()} at {r.platform_url}" for r in settings.coveo_regions)
     findings = [
-        Finding(True, "Settings are valid (secrets not shown)."),
-        Finding(True, f"Coveo regions served ({len(settings.coveo_regions)}): {regions}."),
-        Finding(
-            True, f"Slack mode: {'Socket Mode' if settings.socket_mode else 'HTTP (POST /slack/events)'}."
-        ),
-        Finding(True, f"Who may use the command: {settings.access_policy()}."),
+        Finding(True, say.settings_valid()),
+        Finding(True, say.regions_served([(r.name, r.platform_url) for r in settings.coveo_regions])),
+        Finding(True, say.slack_mode(settings.socket_mode)),
+        Finding(True, say.who_may_use(settings.access_policy())),
     ]
     findings += [Finding(False, warning) for warning in settings.warnings]
     findings.append(await _check_slack(settings))
@@ -47,24 +44,18 @@ async def _check_slack(settings: Settings) -> Finding:
         response = await client.auth_test()
     except SlackApiError as exc:
         error = exc.response.get("error", "unknown error") if exc.response is not None else "unknown error"
-        return Finding(
-            False,
-            f"Slack rejected SLACK_BOT_TOKEN ({error}). Copy the Bot User OAuth Token (xoxb-…) from the app's "
-            "OAuth & Permissions page, and reinstall the app if its scopes changed.",
-        )
+        return Finding(False, say.slack_rejected(error))
     except Exception as exc:
-        return Finding(False, f"Cannot reach Slack at {settings.slack_api_url} ({type(exc).__name__}).")
+        return Finding(False, say.slack_unreachable(settings.slack_api_url, type(exc).__name__))
     finally:
         if client.session is not None:
             await client.session.close()
-    return Finding(
-        True, f"Slack: connected as bot {response.get('user')!r} in team {response.get('team')!r}."
-    )
+    return Finding(True, say.slack_connected(response.get("user"), response.get("team")))
 
 
 async def _check_coveo(settings: Settings, org: str | None) -> list[Finding]:
     if org is not None and not ORG_ID.match(org):
-        return [Finding(False, f"{org!r} is not an organization id (lowercase letters and digits).")]
+        return [Finding(False, say.not_an_org(org))]
     deadline = time.monotonic() + CHECK_DEADLINE
     one_region = len(settings.coveo_regions) == 1
     checks = await asyncio.gather(
@@ -72,16 +63,9 @@ async def _check_coveo(settings: Settings, org: str | None) -> list[Finding]:
     )
     findings = [finding for region_findings, _ in checks for finding in region_findings]
     if org is None:
-        findings.append(
-            Finding(
-                True,
-                "Give an org id (`make check ORG=…` or `python -m bot check <org>`) to check the bot can "
-                "list its API keys and find its region.",
-            )
-        )
+        findings.append(Finding(True, say.give_an_org()))
     elif not any(holds for _, holds in checks) and len(checks) > 1:
-        names = ", ".join(r.name.upper() for r in settings.coveo_regions)
-        findings.append(Finding(False, f"No region the bot serves ({names}) lists the API keys of {org}."))
+        findings.append(Finding(False, say.no_region_lists(settings.region_names, org)))
     return findings
 
 
@@ -89,56 +73,30 @@ async def _check_region(
     region: RegionSettings, org: str | None, deadline: float, one_region: bool
 ) -> tuple[list[Finding], bool]:
     """This region's token, the organizations it sees, and (with `org`) whether it lists that org's keys."""
-    name = region.name.upper()
     coveo = CoveoClient.for_region(region)
     findings: list[Finding] = []
     try:
         orgs = await coveo.list_organizations(deadline=deadline)
-        shown = ", ".join(o.id for o in orgs[:ORGS_SHOWN]) + (
-            f" and {len(orgs) - ORGS_SHOWN} more" if len(orgs) > ORGS_SHOWN else ""
-        )
-        findings.append(
-            Finding(
-                True,
-                f"Coveo {name}: the token is accepted and sees {len(orgs)} organization(s)"
-                + (f": {shown}." if orgs else "."),
-            )
-        )
+        findings.append(Finding(True, say.token_accepted(region.name, [o.id for o in orgs], ORGS_SHOWN)))
         if not org:
             return findings, False
         listed = await coveo.list_api_keys(org, deadline=deadline)
-        findings.append(
-            Finding(True, f"Coveo {name}: the token can list the {len(listed.keys)} API keys of {org}.")
-        )
+        findings.append(Finding(True, say.can_list(region.name, len(listed.keys), org)))
         return findings, True
     except TokenRejected:
         single = region.token_variable in (SINGLE_TOKEN_VARIABLE, f"{SINGLE_TOKEN_VARIABLE}_FILE")
-        where = f"than {name}" + (" (set COVEO_REGION)" if single else "")
-        return [
-            Finding(
-                False,
-                f"Coveo rejected {region.token_variable} (region {name}): it expired, was revoked, or belongs "
-                f"to another region {where}. Issue a new token for the service user in the {name} region.",
-            )
-        ], False
+        return [Finding(False, say.token_rejected(region.token_variable, region.name, single))], False
     except NotAllowed:
-        return [
-            *findings,
-            Finding(
-                False,
-                f"Coveo {name} accepted the token but it may not list API keys{' of ' + org if org else ''}: "
-                "grant the service user the privilege PLATFORM / API_KEY / VIEW.",
-            ),
-        ], False
+        return [*findings, Finding(False, say.may_not_list(region.name, org))], False
     except OrganizationNotFound:
         # With several regions an org lives in one of them: elsewhere, not knowing it is normal.
-        findings.append(Finding(not one_region, f"Coveo {name}: no organization {org} in this region."))
+        findings.append(Finding(not one_region, say.no_org_in_region(region.name, org)))
         return findings, False
     except CoveoError as error:
-        text = (
-            error_text(error, org or "", region.name, region.token_variable).replace("`", "").replace("*", "")
-        )
-        return [*findings, Finding(False, f"Coveo {name}: {text}")], False
+        return [
+            *findings,
+            Finding(False, say.coveo_failed(region.name, org, error, region.token_variable)),
+        ], False
     finally:
         await coveo.aclose()
 
@@ -146,7 +104,7 @@ async def _check_region(
 def run_check(settings: Settings, org: str | None) -> int:
     findings = asyncio.run(diagnose(settings, org))
     for finding in findings:
-        print(("ok    " if finding.ok else "PROBLEM ") + finding.text)
+        print(say.finding(finding.ok, finding.text))
     healthy = all(f.ok for f in findings)
-    print("\nAll good." if healthy else "\nFix the problems above, then run `make check` again.")
+    print("\n" + say.check_summary(healthy))
     return 0 if healthy else 1

@@ -1,4 +1,4 @@
-"""Every outcome of a command, as the Block Kit message the user sees.
+"""Every outcome of a lookup, as the Block Kit message the user sees (or plain text for a terminal).
 
 This is the one place where errors become user text. Anything from a user or from
 Coveo goes through `inert` or `code` before it reaches mrkdwn (so it can never form a line,
@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -138,22 +138,22 @@ def render(outcome: Outcome, now: datetime, *, page: int = 0, controls: Controls
     """The message for `outcome`; `page` picks which keys of a long answer it shows."""
     reply = _render(outcome, now, page, controls)
     if controls.dismiss and isinstance(outcome, Found | NotFound | Listing | Failed):
-        reply = Reply(reply.text, [*reply.blocks, _actions([_dismiss_button()]).to_dict()])
+        reply = Reply(reply.text, [*reply.blocks, actions_block([_dismiss_button()]).to_dict()])
     return reply
 
 
 def _render(outcome: Outcome, now: datetime, page: int, controls: Controls) -> Reply:
     match outcome:
         case Help():
-            return _reply("How to use /apikeyid", [_section(USAGE)])
+            return new_reply("How to use /apikeyid", [section(USAGE)])
         case Invalid():
-            return _reply(
+            return new_reply(
                 "That is not something I can look up.",
-                [_section(invalid_reason(outcome)), _context("Type `/apikeyid help` for usage.")],
+                [section(invalid_reason(outcome)), context_block("Type `/apikeyid help` for usage.")],
             )
         case Working(org=org, query=query):
             what = f"“{inert(shorten(query, QUERY_ECHO))}”" if query else "every API key"
-            return _reply(
+            return new_reply(
                 f"Looking up {what} in {code(org)}… Coveo is slow right now; the answer follows here.", []
             )
         case Found():
@@ -165,12 +165,12 @@ def _render(outcome: Outcome, now: datetime, page: int, controls: Controls) -> R
         case Failed():
             return _failed(outcome)
         case Denied():
-            return _reply(_refusal_text(outcome), [])
+            return new_reply(refusal_text(outcome), [])
         case Limited(retry_in=seconds):
             wait = max(1, math.ceil(seconds))
-            return _reply(f"You have asked a lot in a short time. Try again in {wait} seconds.", [])
+            return new_reply(f"You have asked a lot in a short time. Try again in {wait} seconds.", [])
         case Unexpected(reference=ref):
-            return _reply(
+            return new_reply(
                 "Something went wrong on my side and I could not finish this lookup. "
                 f"Try again; if it keeps happening, give the bot's admin this reference: {code(ref)}.",
                 [],
@@ -197,7 +197,7 @@ def invalid_reason(invalid: Invalid) -> str:
     raise TypeError(f"no text for {invalid.problem}")
 
 
-def _refusal_text(denied: Denied) -> str:
+def refusal_text(denied: Denied) -> str:
     match denied.reason:
         case Refusal.NOT_LISTED:
             return f"You are not on the list of people who may use /apikeyid. {_who_to_ask(denied.groups)}"
@@ -278,13 +278,13 @@ def _found(outcome: Found, now: datetime, page: int, controls: Controls) -> Repl
     asked = inert(shorten(outcome.query, QUERY_ECHO))
     if count == 1:
         key = outcome.keys[0]
-        title = f"API key {code(key.id)} is “{_name(key, 150)}”"
+        title = f"API key {code(key.id)} is “{key_name(key, 150)}”"
     else:
         title = f"{count} API keys match “{asked}” in {code(outcome.org)}"
     page, first, last = _page_bounds(page, count, MAX_KEYS_SHOWN)
     blocks: list[Block] = []
     if count > 1:
-        blocks.append(_section(f"*{title}*"))
+        blocks.append(section(f"*{title}*"))
     for key in outcome.keys[first:last]:
         share = KeyRef(outcome.org, outcome.region, key.id).encode() if controls.share else None
         blocks.append(_key_section(key, now, share))
@@ -296,12 +296,12 @@ def _found(outcome: Found, now: datetime, page: int, controls: Controls) -> Repl
     if outcome.how not in (MatchedBy.EXACT_NAME, MatchedBy.ID):
         notes.append(f"Matched by {MATCHED_BY_TEXT[outcome.how]}.")
     notes.append(
-        f"Organization {code(outcome.org)}{_in_region(outcome.region)}. The key's secret value is never shown."
+        f"Organization {code(outcome.org)}{in_region(outcome.region)}. The key's secret value is never shown."
     )
-    blocks.append(_context(" ".join(notes)))
+    blocks.append(context_block(" ".join(notes)))
     if controls.paging:
         blocks += _paging(PageRef(outcome.org, outcome.region, outcome.query, page), first > 0, last < count)
-    return _reply(title, blocks)
+    return new_reply(title, blocks)
 
 
 MATCHED_BY_TEXT = {
@@ -316,12 +316,12 @@ MATCHED_BY_TEXT = {
 
 def _key_section(key: ApiKey, now: datetime, share: str | None = None) -> SectionBlock:
     flags = warnings(key, now)
-    head = f"*{_name(key, 150)}*" + (f"   {' · '.join(flags)}" if flags else "")
+    head = f"*{key_name(key, 150)}*" + (f"   {' · '.join(flags)}" if flags else "")
     text = "\n".join([head, f"*apiKeyId:* {code(key.id)}", *key_facts(key, now)])
-    section = _section(text)
+    block = section(text)
     if share is not None:
-        section.accessory = ButtonElement(text="Share in channel", action_id=SHARE, value=share)
-    return section
+        block.accessory = ButtonElement(text="Share in channel", action_id=SHARE, value=share)
+    return block
 
 
 def _not_found(outcome: NotFound) -> Reply:
@@ -329,50 +329,50 @@ def _not_found(outcome: NotFound) -> Reply:
     title = f"No API key in {code(outcome.org)} is named “{asked}”."
     lines = [
         title,
-        f"I looked at all {outcome.total} keys{_in_region(outcome.region)}: names, descriptions, ids and value endings.",
+        f"I looked at all {outcome.total} keys{in_region(outcome.region)}: names, descriptions, ids and value endings.",
     ]
     if outcome.suggestions:
         lines.append(
             "Did you mean: " + ", ".join(f"“{inert(shorten(s, 80))}”" for s in outcome.suggestions) + "?"
         )
     lines.append(f"`/apikeyid {inert(outcome.org)}` lists every key.")
-    return _reply(title, [_section("\n".join(lines))])
+    return new_reply(title, [section("\n".join(lines))])
 
 
 def _listing(outcome: Listing, page: int, controls: Controls) -> Reply:
     keys = sorted(outcome.keys, key=lambda k: (k.folded_name, k.id))
     total = len(keys)
-    title = f"{total} API key{'s' if total != 1 else ''} in {code(outcome.org)}{_in_region(outcome.region)}"
+    title = f"{total} API key{'s' if total != 1 else ''} in {code(outcome.org)}{in_region(outcome.region)}"
     if not keys:
-        return _reply(title, [_section(f"*{title}*.")])
+        return new_reply(title, [section(f"*{title}*.")])
     page, first, last = _page_bounds(page, total, LIST_PAGE)
-    blocks: list[Block] = [_section(f"*{title}*")]
+    blocks: list[Block] = [section(f"*{title}*")]
     chunk: list[str] = []
     size = 0
     shown = first
     for key in keys[first:last]:
-        line = f"{code(key.id)}  {_name(key, 100)}"
+        line = f"{code(key.id)}  {key_name(key, 100)}"
         if key.disabled:
             line += " ⛔"
         if size + len(line) + 1 > SECTION_LIMIT - 100:
             if len(blocks) >= MAX_BLOCKS - 4:
                 break
-            blocks.append(_section("\n".join(chunk)))
+            blocks.append(section("\n".join(chunk)))
             chunk, size = [], 0
         chunk.append(line)
         size += len(line) + 1
         shown += 1
     if chunk:
-        blocks.append(_section("\n".join(chunk)))
+        blocks.append(section("\n".join(chunk)))
     note = "⛔ marks disabled keys." if any(k.disabled for k in keys[first:shown]) else ""
     if first > 0 or shown < total:
         more = "" if controls.paging else " Add a name to narrow it down."
         note = f"Showing {first + 1}–{shown} of {total}, by name.{more} " + note
     if note:
-        blocks.append(_context(note.strip()))
+        blocks.append(context_block(note.strip()))
     if controls.paging:
         blocks += _paging(PageRef(outcome.org, outcome.region, None, page), first > 0, shown < total)
-    return _reply(title, blocks)
+    return new_reply(title, blocks)
 
 
 def _page_bounds(page: int, total: int, size: int) -> tuple[int, int, int]:
@@ -392,18 +392,18 @@ def _paging(ref: PageRef, previous: bool, following: bool) -> list[Block]:
         value = PageRef(ref.org, ref.region, ref.query, ref.page + 1).encode()
         if value is not None:
             buttons.append(ButtonElement(text="Next ›", action_id=PAGE_NEXT, value=value))
-    return [_actions(buttons)] if buttons else []
+    return [actions_block(buttons)] if buttons else []
 
 
 def _dismiss_button() -> ButtonElement:
     return ButtonElement(text="Dismiss", action_id=DISMISS, value="dismiss")
 
 
-def _actions(elements: list[ButtonElement]) -> ActionsBlock:
+def actions_block(elements: list[ButtonElement]) -> ActionsBlock:
     return ActionsBlock(elements=elements)
 
 
-def _in_region(region: str) -> str:
+def in_region(region: str) -> str:
     return f" ({region.upper()} region)" if region else ""
 
 
@@ -428,14 +428,14 @@ def _failed(outcome: Failed) -> Reply:
             for o in outcome.similar_orgs
         )
         text += f"\nDid you mean {names}?"
-    blocks: list[Block] = [_section(text)]
+    blocks: list[Block] = [section(text)]
     if outcome.error.request_id:
         blocks.append(
-            _context(
+            context_block(
                 f"Coveo request id {code(shorten(outcome.error.request_id, 100))} (for a support ticket)."
             )
         )
-    return _reply(text, blocks)
+    return new_reply(text, blocks)
 
 
 def _nowhere(org: str, asked: tuple[RegionError, ...]) -> str:
@@ -522,20 +522,20 @@ def _ago(moment: datetime, now: datetime) -> str:
     return "just now"
 
 
-def _name(key: ApiKey, limit: int) -> str:
+def key_name(key: ApiKey, limit: int) -> str:
     return inert(shorten(key.display_name or "(no name)", limit))
 
 
-def _section(text: str) -> SectionBlock:
+def section(text: str) -> SectionBlock:
     # verbatim: Slack must not turn bare URLs, @here or #channel in Coveo's text into live links.
     return SectionBlock(text=MarkdownTextObject(text=shorten(text, SECTION_LIMIT), verbatim=True))
 
 
-def _context(text: str) -> ContextBlock:
+def context_block(text: str) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=shorten(text, 2000), verbatim=True)])
 
 
-def _reply(text: str, blocks: list[Block]) -> Reply:
+def new_reply(text: str, blocks: list[Block]) -> Reply:
     # `text` is the notification and screen-reader fallback; Slack caps it well above this.
     return Reply(text=shorten(text, 3000), blocks=[b.to_dict() for b in blocks[:MAX_BLOCKS]])
 
@@ -557,166 +557,3 @@ def audit_channel_line(audit: dict[str, Any]) -> str:
         more = len(key_ids) - MAX_KEYS_SHOWN
         parts.append(f"keys {shown}" + (f" +{more} more" if more > 0 else ""))
     return shorten(" · ".join(parts), SECTION_LIMIT)
-
-
-# Buttons, shortcuts, modals and the Home tab.
-
-LOOKUP_VIEW = "apikeyid_lookup"  # callback id of the lookup modal
-ORG_BLOCK, ORG_INPUT = "org", "org_input"
-NAME_BLOCK, NAME_INPUT = "name", "name_input"
-MODAL_TITLE = "API key lookup"
-MAX_INITIAL_ORG = 150
-
-
-def shared_copy(key: ApiKey, org: str, region: str, user_id: str) -> dict[str, Any]:
-    """The public copy of one key Share in channel posts: name, id, status and org, never more."""
-    status = key.status or ("DISABLED" if key.disabled else "ENABLED" if key.enabled else "unknown")
-    by = f"<@{user_id}>" if _SLACK_USER_ID.match(user_id) else "someone"
-    text = "\n".join(
-        [
-            f"*{_name(key, 150)}*",
-            f"*apiKeyId:* {code(key.id)}",
-            f"*Status:* {inert(status)} · *Organization:* {code(org)}{_in_region(region)}",
-        ]
-    )
-    reply = _reply(
-        f"API key {code(key.id)} is “{_name(key, 150)}”",
-        [_section(text), _context(f"Shared by {by} with /apikeyid. The key's secret value is never shown.")],
-    )
-    return reply.to_slack() | {"response_type": "in_channel", "replace_original": False}
-
-
-def share_confirmation(key: ApiKey) -> dict[str, Any]:
-    text = f"Shared “{_name(key, 150)}” ({code(key.id)}) in the channel."
-    return _reply(text, [_section(text)]).to_slack() | {"replace_original": True}
-
-
-def sharing_off() -> dict[str, Any]:
-    return _notice("Sharing answers in channels is turned off for this bot.")
-
-
-def key_gone(key_id: str, org: str) -> dict[str, Any]:
-    return _notice(f"The key {code(key_id)} is no longer in {code(org)}, so there is nothing to share.")
-
-
-def tampered_button() -> dict[str, Any]:
-    return _notice("That button's data is not valid, so I did nothing. Run the command again.")
-
-
-def not_in_modal() -> dict[str, Any]:
-    return _notice("That button works only in a message.")
-
-
-def replaced(reply: Reply) -> dict[str, Any]:
-    """A new page or answer that takes the clicked message's place."""
-    return reply.to_slack() | {"replace_original": True}
-
-
-def dismissed() -> dict[str, Any]:
-    return {"delete_original": True}
-
-
-def _notice(text: str) -> dict[str, Any]:
-    """A short answer to a click that leaves the clicked message as it is."""
-    return _reply(text, [_section(text)]).to_slack() | {"replace_original": False}
-
-
-def lookup_modal(org: str = "", name: str = "") -> dict[str, Any]:
-    """The modal the shortcuts and the Home tab open: an organization and a key name."""
-    org_input: dict[str, Any] = {
-        "type": "plain_text_input",
-        "action_id": ORG_INPUT,
-        "max_length": 2000,
-        "placeholder": _plain("mycoveoorganization8tp8wu3 or an admin console URL"),
-    }
-    if org:
-        org_input["initial_value"] = shorten(org, MAX_INITIAL_ORG)
-    name_input: dict[str, Any] = {
-        "type": "plain_text_input",
-        "action_id": NAME_INPUT,
-        "max_length": 2000,
-        "placeholder": _plain("Push source key, …1b3e, or an apiKeyId"),
-    }
-    if name:
-        name_input["initial_value"] = shorten(name, 2000)
-    return {
-        "type": "modal",
-        "callback_id": LOOKUP_VIEW,
-        "title": _plain(MODAL_TITLE),
-        "submit": _plain("Look up"),
-        "close": _plain("Cancel"),
-        "blocks": [
-            {"type": "input", "block_id": ORG_BLOCK, "label": _plain("Organization"), "element": org_input},
-            {
-                "type": "input",
-                "block_id": NAME_BLOCK,
-                "optional": True,
-                "label": _plain("API key name"),
-                "hint": _plain("Leave empty to list every key of the organization."),
-                "element": name_input,
-            },
-        ],
-    }
-
-
-def modal_errors(invalid: Invalid) -> dict[str, Any]:
-    """`response_action: errors` for a lookup modal whose organization is not one."""
-    return {
-        "response_action": "errors",
-        "errors": {ORG_BLOCK: shorten(Reply(invalid_reason(invalid)).to_plain(), 150)},
-    }
-
-
-def answer_modal(reply: Reply) -> dict[str, Any]:
-    """A lookup modal updated with its answer (the same blocks a message shows)."""
-    blocks = reply.blocks or [_section(reply.text).to_dict()]
-    return {
-        "type": "modal",
-        "callback_id": LOOKUP_VIEW,
-        "title": _plain(MODAL_TITLE),
-        "close": _plain("Done"),
-        "blocks": blocks[:MAX_BLOCKS],
-    }
-
-
-def working_modal(org: str, query: str | None) -> dict[str, Any]:
-    return answer_modal(render(Working(org, query), datetime.now(UTC)))
-
-
-def refused_modal(denied: Denied) -> dict[str, Any]:
-    return answer_modal(render(denied, datetime.now(UTC)))
-
-
-def home_view(refusal: Denied | None) -> dict[str, Any]:
-    """The Home tab: what the bot does, how to ask, whether this person may, and a way in."""
-    access = "✅ You may use it." if refusal is None else f"🚫 {_refusal_text(refusal)}"
-    blocks: list[Block] = [
-        _section(
-            "*apikeyid* finds the id (the apiKeyId) of a Coveo API key by its name, with the facts "
-            "you need to act on it, visible to you alone."
-        ),
-        _section(USAGE),
-        _section(
-            "In a thread, use the message shortcut *Look up an API key* (⋮ on a message): it "
-            "picks up an organization id or admin console URL from the message."
-        ),
-        _section(access),
-    ]
-    if refusal is None:
-        blocks.append(
-            _actions(
-                [
-                    ButtonElement(
-                        text="Look up an API key", action_id=OPEN_LOOKUP, value="open", style="primary"
-                    )
-                ]
-            )
-        )
-    return {"type": "home", "blocks": [b.to_dict() for b in blocks]}
-
-
-def _plain(text: str) -> dict[str, Any]:
-    return {"type": "plain_text", "text": text, "emoji": True}
-
-
-_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")

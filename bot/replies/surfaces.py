@@ -1,0 +1,193 @@
+"""Replies to clicks, the lookup modal, the Home tab, and the public copy Share in channel posts."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.models.blocks import Block, ButtonElement
+
+from bot.apikey import ApiKey
+from bot.command import Invalid
+from bot.replies.messages import (
+    MAX_BLOCKS,
+    OPEN_LOOKUP,
+    USAGE,
+    Denied,
+    Reply,
+    Working,
+    actions_block,
+    context_block,
+    in_region,
+    invalid_reason,
+    key_name,
+    new_reply,
+    refusal_text,
+    render,
+    section,
+)
+from bot.text import code, inert, shorten
+
+LOOKUP_VIEW = "apikeyid_lookup"  # callback id of the lookup modal
+ORG_BLOCK, ORG_INPUT = "org", "org_input"
+NAME_BLOCK, NAME_INPUT = "name", "name_input"
+MODAL_TITLE = "API key lookup"
+MAX_INITIAL_ORG = 150
+
+
+def shared_copy(key: ApiKey, org: str, region: str, user_id: str) -> dict[str, Any]:
+    """The public copy of one key Share in channel posts: name, id, status and org, never more."""
+    status = key.status or ("DISABLED" if key.disabled else "ENABLED" if key.enabled else "unknown")
+    by = f"<@{user_id}>" if _SLACK_USER_ID.match(user_id) else "someone"
+    text = "\n".join(
+        [
+            f"*{key_name(key, 150)}*",
+            f"*apiKeyId:* {code(key.id)}",
+            f"*Status:* {inert(status)} · *Organization:* {code(org)}{in_region(region)}",
+        ]
+    )
+    reply = new_reply(
+        f"API key {code(key.id)} is “{key_name(key, 150)}”",
+        [
+            section(text),
+            context_block(f"Shared by {by} with /apikeyid. The key's secret value is never shown."),
+        ],
+    )
+    return reply.to_slack() | {"response_type": "in_channel", "replace_original": False}
+
+
+def share_confirmation(key: ApiKey) -> dict[str, Any]:
+    text = f"Shared “{key_name(key, 150)}” ({code(key.id)}) in the channel."
+    return new_reply(text, [section(text)]).to_slack() | {"replace_original": True}
+
+
+def sharing_off() -> dict[str, Any]:
+    return _notice("Sharing answers in channels is turned off for this bot.")
+
+
+def key_gone(key_id: str, org: str) -> dict[str, Any]:
+    return _notice(f"The key {code(key_id)} is no longer in {code(org)}, so there is nothing to share.")
+
+
+def tampered_button() -> dict[str, Any]:
+    return _notice("That button's data is not valid, so I did nothing. Run the command again.")
+
+
+def not_in_modal() -> dict[str, Any]:
+    return _notice("That button works only in a message.")
+
+
+def replaced(reply: Reply) -> dict[str, Any]:
+    """A new page or answer that takes the clicked message's place."""
+    return reply.to_slack() | {"replace_original": True}
+
+
+def dismissed() -> dict[str, Any]:
+    return {"delete_original": True}
+
+
+def _notice(text: str) -> dict[str, Any]:
+    """A short answer to a click that leaves the clicked message as it is."""
+    return new_reply(text, [section(text)]).to_slack() | {"replace_original": False}
+
+
+def lookup_modal(org: str = "", name: str = "") -> dict[str, Any]:
+    """The modal the shortcuts and the Home tab open: an organization and a key name."""
+    org_input: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": ORG_INPUT,
+        "max_length": 2000,
+        "placeholder": _plain("mycoveoorganization8tp8wu3 or an admin console URL"),
+    }
+    if org:
+        org_input["initial_value"] = shorten(org, MAX_INITIAL_ORG)
+    name_input: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": NAME_INPUT,
+        "max_length": 2000,
+        "placeholder": _plain("Push source key, …1b3e, or an apiKeyId"),
+    }
+    if name:
+        name_input["initial_value"] = shorten(name, 2000)
+    return {
+        "type": "modal",
+        "callback_id": LOOKUP_VIEW,
+        "title": _plain(MODAL_TITLE),
+        "submit": _plain("Look up"),
+        "close": _plain("Cancel"),
+        "blocks": [
+            {"type": "input", "block_id": ORG_BLOCK, "label": _plain("Organization"), "element": org_input},
+            {
+                "type": "input",
+                "block_id": NAME_BLOCK,
+                "optional": True,
+                "label": _plain("API key name"),
+                "hint": _plain("Leave empty to list every key of the organization."),
+                "element": name_input,
+            },
+        ],
+    }
+
+
+def modal_errors(invalid: Invalid) -> dict[str, Any]:
+    """`response_action: errors` for a lookup modal whose organization is not one."""
+    return {
+        "response_action": "errors",
+        "errors": {ORG_BLOCK: shorten(Reply(invalid_reason(invalid)).to_plain(), 150)},
+    }
+
+
+def answer_modal(reply: Reply) -> dict[str, Any]:
+    """A lookup modal updated with its answer (the same blocks a message shows)."""
+    blocks = reply.blocks or [section(reply.text).to_dict()]
+    return {
+        "type": "modal",
+        "callback_id": LOOKUP_VIEW,
+        "title": _plain(MODAL_TITLE),
+        "close": _plain("Done"),
+        "blocks": blocks[:MAX_BLOCKS],
+    }
+
+
+def working_modal(org: str, query: str | None) -> dict[str, Any]:
+    return answer_modal(render(Working(org, query), datetime.now(UTC)))
+
+
+def refused_modal(denied: Denied) -> dict[str, Any]:
+    return answer_modal(render(denied, datetime.now(UTC)))
+
+
+def home_view(refusal: Denied | None) -> dict[str, Any]:
+    """The Home tab: what the bot does, how to ask, whether this person may, and a way in."""
+    access = "✅ You may use it." if refusal is None else f"🚫 {refusal_text(refusal)}"
+    blocks: list[Block] = [
+        section(
+            "*apikeyid* finds the id (the apiKeyId) of a Coveo API key by its name, with the facts "
+            "you need to act on it, visible to you alone."
+        ),
+        section(USAGE),
+        section(
+            "In a thread, use the message shortcut *Look up an API key* (⋮ on a message): it "
+            "picks up an organization id or admin console URL from the message."
+        ),
+        section(access),
+    ]
+    if refusal is None:
+        blocks.append(
+            actions_block(
+                [
+                    ButtonElement(
+                        text="Look up an API key", action_id=OPEN_LOOKUP, value="open", style="primary"
+                    )
+                ]
+            )
+        )
+    return {"type": "home", "blocks": [b.to_dict() for b in blocks]}
+
+
+def _plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text, "emoji": True}
+
+
+_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
