@@ -40,6 +40,7 @@ import httpx
 from bot import logs
 from bot.apikey import ApiKey, parse_api_keys
 from bot.command import ORG_ID
+from bot.metrics import Metrics
 from bot.settings import RegionSettings, Secret, Settings
 
 log = logging.getLogger(__name__)
@@ -151,26 +152,40 @@ class TokenSource:
 class CoveoClient:
     """Lists API keys in one region. One instance (and one pooled `httpx.AsyncClient`) per region and process."""
 
-    def __init__(self, base_url: str, tokens: TokenSource, region: str = "us") -> None:
+    def __init__(
+        self, base_url: str, tokens: TokenSource, region: str = "us", metrics: Metrics | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.tokens = tokens
         self.region = region
+        self.metrics = metrics or Metrics()
         self._http = new_http_client()
         self.last_answer_at: float | None = None  # wall-clock time Coveo last answered, for /healthz
+        # Coveo said no to the token, even freshly re-read, and has not said yes since (for /readyz).
+        self._token_rejected = False
 
     @classmethod
-    def for_region(cls, region: RegionSettings) -> CoveoClient:
+    def for_region(cls, region: RegionSettings, metrics: Metrics | None = None) -> CoveoClient:
         """The client for one configured region; the token is re-read from its file when there is one."""
         return cls(
             region.platform_url,
             TokenSource(region.token, region.token_file, region.token_variable),
             region.name,
+            metrics,
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> dict[str, CoveoClient]:
+    def from_settings(cls, settings: Settings, metrics: Metrics | None = None) -> dict[str, CoveoClient]:
         """One client per region the settings configure, by region name, in the settings' order."""
-        return {r.name: cls.for_region(r) for r in settings.coveo_regions}
+        return {r.name: cls.for_region(r, metrics) for r in settings.coveo_regions}
+
+    def token_known_rejected(self) -> bool:
+        """Whether Coveo rejected this region's token (after re-reading its file) and has accepted
+        none since. A new token in the file clears it: an unready bot gets no commands, so no
+        request would ever try the rotated token. Only reads a local file, never calls Coveo."""
+        if self._token_rejected and self.tokens.reload():
+            self._token_rejected = False
+        return self._token_rejected
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -213,8 +228,9 @@ class CoveoClient:
             if remaining <= 0:
                 raise CoveoTimeout("no answer from Coveo before the deadline")
             try:
-                async with asyncio.timeout(remaining):
+                async with self.metrics.coveo_request(self.region) as timed, asyncio.timeout(remaining):
                     answer = await self._fetch(url, remaining)
+                    timed.status = answer.status
             except (TimeoutError, httpx.TimeoutException):
                 error: CoveoError = CoveoTimeout("Coveo did not answer in time")
             except httpx.HTTPError as exc:
@@ -222,11 +238,14 @@ class CoveoClient:
             else:
                 self.last_answer_at = time.time()
                 if answer.ok:
+                    self._token_rejected = False
                     return answer.json(), answer.request_id
                 error = answer.error()
                 if isinstance(error, TokenRejected) and not token_reloaded and self.tokens.reload():
                     token_reloaded = True
                     continue
+                if isinstance(error, TokenRejected):
+                    self._token_rejected = True
             pause = _pause(attempt, error) if _retryable(error) and attempt < MAX_ATTEMPTS else None
             if pause is None or time.monotonic() + pause >= deadline:
                 raise error
@@ -239,6 +258,7 @@ class CoveoClient:
                     "pause": round(pause, 3),
                 },
             )
+            self.metrics.coveo_retry(self.region)
             await asyncio.sleep(pause)
 
     async def _fetch(self, url: str, remaining: float) -> _Answer:

@@ -117,6 +117,7 @@ class Audit:
             AUDIT.info(str(self.fields["event"]), extra=self.fields)
         except Exception:
             log.exception("could not write the audit line")
+        self.services.metrics.audited(self.fields, self.fields["latency_ms"] / 1000)
         channel = self.services.audit_channel
         if channel is not None:
             # In the background: a slow or failing audit channel never delays anyone's answer.
@@ -166,6 +167,7 @@ async def within_budget(
 async def answer_command(services: Services, who: Interaction, ack: Ack) -> None:
     """The slash command: exactly one final answer, in the ack when it is ready in time."""
     audit = Audit(services, "command", who)
+    ack = services.metrics.timed_ack(ack, "command", who.received_at)
     acked = False
 
     async def answer(outcome: Outcome, page_controls: Controls | None = None) -> None:
@@ -381,6 +383,7 @@ async def answer_modal_submission(services: Services, who: Interaction, ack: Ack
     """The lookup modal's submit: a bad org shows under its input; otherwise the modal becomes the
     answer, at once when it is ready within the budget, else after a short "looking up"."""
     audit = Audit(services, "modal", who)
+    ack = services.metrics.timed_ack(ack, "modal", who.received_at)
     handed_over = False
     with services.inflight.track():
         try:

@@ -29,6 +29,7 @@ from bot.coveo import (
     TokenRejected,
 )
 from bot.matching import Hits, MatchedBy, closest, find
+from bot.metrics import Metrics
 from bot.settings import SINGLE_TOKEN_VARIABLE
 from bot.text import fold, trigrams
 
@@ -131,8 +132,10 @@ class KeyDirectory:
         remember_for: float = REMEMBER_FOR,
         max_remembered: int = REMEMBER_AT_MOST,
         clock: Callable[[], float] = time.monotonic,
+        metrics: Metrics | None = None,
     ) -> None:
         clients = {coveo.region: coveo} if isinstance(coveo, CoveoClient) else dict(coveo)
+        self.metrics = metrics or Metrics()
         self.clients: dict[str, CoveoClient] = clients
         self.ttl = ttl
         self.max_orgs = max_orgs
@@ -278,8 +281,10 @@ class KeyDirectory:
         slot = (region or next(iter(self.clients)), org)
         entry = self._cache.get(slot)
         if entry and not fresh and self.clock() - entry.fetched_at < self.ttl:
+            self.metrics.cache_lookup(hit=True)
             self._cache.move_to_end(slot)
             return entry.listed, True
+        self.metrics.cache_lookup(hit=False)  # a forced fresh look is a miss too: it asks Coveo
         flight = self._in_flight.get(slot)
         if flight is None:
             flight = _Flight(asyncio.create_task(self._fetch(slot, deadline)))

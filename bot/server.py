@@ -1,4 +1,5 @@
-"""The HTTP front door: `POST /slack/events` for Slack, `GET /healthz` for the platform.
+"""The HTTP front door: `POST /slack/events` for Slack; `GET /healthz`, `/readyz` and `/metrics`
+for the platform.
 
 Signatures are checked here, before Bolt sees the request, so that every malformed,
 stale or forged request is refused with 401 (never a 500) and its body is never parsed.
@@ -42,7 +43,7 @@ SOCKET = web.AppKey("socket", object)  # Socket Mode client, when the bot runs i
 def build_web_app(settings: Settings) -> web.Application:
     webapp = web.Application(client_max_size=MAX_BODY_BYTES)
     webapp.router.add_post("/slack/events", slack_events)
-    webapp.router.add_get("/healthz", healthz)
+    add_ops_routes(webapp)
     webapp.cleanup_ctx.append(_lifecycle(settings))
     webapp.on_shutdown.append(_drain)
     return webapp
@@ -141,6 +142,13 @@ def signature_problem(secret: str, body: bytes, timestamp: str | None, signature
     return None
 
 
+def add_ops_routes(webapp: web.Application) -> None:
+    """The routes for the platform, the same in HTTP mode and on Socket Mode's health port."""
+    webapp.router.add_get("/healthz", healthz)
+    webapp.router.add_get("/readyz", readyz)
+    webapp.router.add_get("/metrics", metrics)
+
+
 async def healthz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     last = services.coveo_last_answer()
@@ -162,6 +170,22 @@ async def healthz(request: web.Request) -> web.Response:
             "uptime_seconds": round(time.time() - request.app[STARTED], 1),
         },
     )
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """200 when this process should get requests; 503 with the reasons otherwise.
+
+    Readiness only takes the process out of the load balancer until the reasons go away; a
+    restart would not help (a rejected token or Slack being down outlive it), so liveness stays
+    /healthz."""
+    reasons = request.app[SERVICES].not_ready()
+    return web.json_response({"ready": not reasons, "reasons": reasons}, status=503 if reasons else 200)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus' text format; bounded labels, no user data (see bot/metrics.py)."""
+    body, content_type = request.app[SERVICES].metrics.exposition()
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 def _refuse(status: int, reason: str) -> web.Response:

@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.access import AccessControl, RateLimiter
 from bot.coveo import CoveoClient
 from bot.lookup import KeyDirectory
+from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.slack import WEB_API_TIMEOUT, AuditChannel, ResponsePoster, SlackAuth
 
@@ -79,34 +80,51 @@ class Services:
     poster: ResponsePoster
     inflight: InFlight
     session: aiohttp.ClientSession
+    metrics: Metrics
     audit_channel: AuditChannel | None = None
     accepting: bool = True
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
         """Create the shared clients; call inside the running event loop."""
-        coveo = CoveoClient.from_settings(settings)
+        metrics = Metrics()
+        coveo = CoveoClient.from_settings(settings, metrics)
         bot_token = settings.slack_bot_token.reveal() if settings.slack_bot_token else None
         slack_client = AsyncWebClient(
             token=bot_token, base_url=settings.slack_api_url, timeout=int(WEB_API_TIMEOUT)
         )
         slack_auth = SlackAuth(slack_client)
         session = aiohttp.ClientSession()
-        return cls(
+        services = cls(
             settings=settings,
             coveo=coveo,
-            directory=KeyDirectory(coveo, settings.cache_ttl),
+            directory=KeyDirectory(coveo, settings.cache_ttl, metrics=metrics),
             slack_client=slack_client,
             slack_auth=slack_auth,
             access=AccessControl(settings, slack_client, lambda: slack_auth.workspace),
             limiter=RateLimiter(settings.rate_limit_per_minute),
-            poster=ResponsePoster(session),
+            poster=ResponsePoster(session, on_failure=metrics.response_url_failed),
             inflight=InFlight(),
             session=session,
+            metrics=metrics,
             audit_channel=AuditChannel(slack_client, settings.audit_channel)
             if settings.audit_channel
             else None,
         )
+        metrics.watch(
+            in_flight=lambda: services.inflight.count,
+            token_rejected={region: client.token_known_rejected for region, client in coveo.items()},
+            access_list_read=services.access.last_group_read if settings.allowed_usergroups else None,
+        )
+        return services
+
+    def not_ready(self) -> list[str]:
+        """Why this process should get no new requests now (for /readyz); [] when it is ready."""
+        reasons = [] if self.accepting else ["draining"]
+        if not self.slack_auth.warm:
+            reasons.append("slack_auth_pending")  # auth.test has not succeeded: everyone is refused
+        reasons += [f"coveo_token_rejected:{r}" for r, c in self.coveo.items() if c.token_known_rejected()]
+        return reasons
 
     def coveo_last_answer(self) -> float | None:
         """When any region's Coveo last answered (wall clock), for /healthz."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,9 +114,16 @@ class ResponsePoster:
         POST_BACKOFF * 2**i for i in range(POST_ATTEMPTS - 1)
     )
 
-    def __init__(self, session: aiohttp.ClientSession, *, backoff: float = POST_BACKOFF) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        backoff: float = POST_BACKOFF,
+        on_failure: Callable[[], object] = lambda: None,
+    ) -> None:
         self.session = session
         self.backoff = backoff
+        self.on_failure = on_failure  # told of each answer lost (for metrics)
         self.timeout = aiohttp.ClientTimeout(total=POST_TIMEOUT)
 
     async def post(self, response_url: str, message: dict[str, Any]) -> bool:
@@ -135,6 +143,7 @@ class ResponsePoster:
                 extra={"event": "response_url_error", "attempt": attempt, "problem": problem},
             )
             if not retryable or attempt == POST_ATTEMPTS:
+                self.on_failure()
                 return False
             await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
         return False

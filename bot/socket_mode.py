@@ -11,7 +11,7 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from bot import lifecycle
-from bot.server import SERVICES, SOCKET, STARTED, healthz
+from bot.server import SERVICES, SOCKET, STARTED, add_ops_routes
 from bot.services import Services
 from bot.settings import Settings
 
@@ -50,7 +50,7 @@ async def _start_health_server(
     webapp[SERVICES] = services
     webapp[STARTED] = time.time()
     webapp[SOCKET] = handler.client
-    webapp.router.add_get("/healthz", healthz)
+    add_ops_routes(webapp)
     runner = web.AppRunner(webapp, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()

@@ -13,6 +13,7 @@ from bot import flow
 from bot.access import RateLimiter
 from bot.interaction import Interaction
 from bot.lifecycle import drain_grace
+from bot.metrics import Metrics
 from bot.services import InFlight
 from bot.settings import load_settings
 from bot.slack import ResponsePoster
@@ -46,6 +47,7 @@ async def test_a_command_cancelled_at_shutdown_still_leaves_its_audit_line(
         audit_channel=None,
         limiter=RateLimiter(100),
         access=Everyone(),
+        metrics=Metrics(),
     )
     acks: list[dict[str, Any]] = []
 

@@ -1,0 +1,288 @@
+"""What the bot counts for Prometheus (`GET /metrics`), all in one place.
+
+Every label holds a value from a fixed set: an audit outcome, a kind of request, a Coveo
+region the bot knows, an HTTP status, a refusal reason. Anything else becomes "other". So no
+label ever holds a user id, an org id, a key name or anything a person typed, and the number
+of series stays bounded whatever arrives.
+
+Each bot process has its own `Metrics` and registry (never prometheus_client's global one),
+so two servers in one process, or many tests, never share or collide. The numbers are per
+process: with several instances, Prometheus sums them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import Any
+
+import httpx
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
+
+from bot.access import Refusal
+from bot.settings import REGIONS
+
+# The `_created` series double every counter and histogram for a timestamp Prometheus does not
+# need from the text format.
+disable_created_metrics()  # type: ignore[no-untyped-call]  # not annotated upstream
+
+OTHER = "other"  # the one label value anything unexpected becomes
+
+# What `bot.flow.Audit` writes as `event`: a slash command, each kind of click, the lookup modal.
+KINDS = frozenset({"command", "shared", "paged", "dismissed", "opened", "modal"})
+# Every `outcome` bot.flow writes into an audit line.
+OUTCOMES = frozenset(
+    {
+        "found",
+        "several",
+        "none",
+        "listed",
+        "denied",
+        "limited",
+        "help",
+        "invalid",
+        "error",
+        "cancelled",
+        "shared",
+        "paged",
+        "dismissed",
+        "tampered",
+        "sharing_off",
+        "gone",
+        "opened",
+    }
+)
+COMMAND_OUTCOMES = ("found", "several", "none", "listed", "denied", "limited", "help", "invalid", "error")
+REASONS = frozenset(r.value for r in Refusal)
+COVEO_FAILURES = ("timeout", "network", "cancelled")  # Coveo statuses that are not HTTP ones
+
+# Slack wants the ack within 3 s; the buckets are dense below that.
+ACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 3.0, 5.0)
+# A command's answer comes within APIKEYID_ANSWER_DEADLINE (20 s by default), and its posting after.
+ANSWER_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0)
+COVEO_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0)
+
+
+def bounded(value: object, allowed: frozenset[str] | tuple[str, ...]) -> str:
+    """`value` when it is one of `allowed`, otherwise "other"."""
+    return value if isinstance(value, str) and value in allowed else OTHER
+
+
+def region_label(region: object) -> str:
+    return bounded(region, REGIONS)
+
+
+def status_label(status: object) -> str:
+    """An HTTP status as its number, or one of COVEO_FAILURES; anything else is "other"."""
+    if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599:
+        return str(status)
+    return bounded(status, COVEO_FAILURES)
+
+
+class Metrics:
+    """The registry and every metric of one bot process; hooks elsewhere call its methods."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        self.commands = Counter(
+            "apikeyid_commands",
+            "Commands, clicks and modal submissions answered, by kind and audit outcome.",
+            ["kind", "outcome"],
+            registry=registry,
+        )
+        self.command_duration = Histogram(
+            "apikeyid_command_duration_seconds",
+            "From the request's arrival to its final answer (the audit line's latency), by kind.",
+            ["kind"],
+            buckets=ANSWER_BUCKETS,
+            registry=registry,
+        )
+        self.ack_duration = Histogram(
+            "apikeyid_ack_duration_seconds",
+            "From the request's arrival to its ack (Slack gives up after 3 s), by kind.",
+            ["kind"],
+            buckets=ACK_BUCKETS,
+            registry=registry,
+        )
+        self.coveo_requests = Counter(
+            "apikeyid_coveo_requests",
+            "HTTP requests to Coveo, by region and status (HTTP status, timeout, network, cancelled).",
+            ["region", "status"],
+            registry=registry,
+        )
+        self.coveo_duration = Histogram(
+            "apikeyid_coveo_request_duration_seconds",
+            "One request to Coveo, its body read in full, by region.",
+            ["region"],
+            buckets=COVEO_BUCKETS,
+            registry=registry,
+        )
+        self.coveo_retries = Counter(
+            "apikeyid_coveo_retries",
+            "Coveo requests sent again after throttling, an outage or a network error, by region.",
+            ["region"],
+            registry=registry,
+        )
+        self.cache_lookups = Counter(
+            "apikeyid_cache_lookups",
+            "Key lists asked of the cache: hit (fresh, no Coveo call) or miss.",
+            ["result"],
+            registry=registry,
+        )
+        self.response_url_failures = Counter(
+            "apikeyid_response_url_failures",
+            "Answers that could not be posted to Slack's response_url (every attempt failed).",
+            registry=registry,
+        )
+        self.access_denied = Counter(
+            "apikeyid_access_denied",
+            "Requests refused by access control, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.in_flight = Gauge("apikeyid_in_flight", "Commands still being answered.", registry=registry)
+        self.token_rejected = Gauge(
+            "apikeyid_coveo_token_rejected",
+            "1 while Coveo rejects the region's token (after re-reading its file), else 0.",
+            ["region"],
+            registry=registry,
+        )
+        self._access_list_age: Gauge | None = None
+        # Series that exist from the start, so a rate over them is defined before the first event.
+        for outcome in COMMAND_OUTCOMES:
+            self.commands.labels("command", outcome)
+        for result in ("hit", "miss"):
+            self.cache_lookups.labels(result)
+        for reason in sorted(REASONS):
+            self.access_denied.labels(reason)
+
+    # Read at each scrape: values other objects own.
+
+    def watch(
+        self,
+        *,
+        in_flight: Callable[[], int],
+        token_rejected: Mapping[str, Callable[[], bool]],
+        access_list_read: Callable[[], float | None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`in_flight`: the count of commands in flight. `token_rejected`: per region served,
+        whether its token is known rejected. `access_list_read`: when the oldest user group list
+        was read (by `clock`), None before the first read; not given when no group is configured,
+        and then the age is not exported at all."""
+        self.in_flight.set_function(lambda: float(in_flight()))
+        for region, rejected in token_rejected.items():
+            self.token_rejected.labels(region_label(region)).set_function(_as_number(rejected))
+        for region in token_rejected:
+            self.coveo_retries.labels(region_label(region))
+        # CPU, memory, open files of this process (read from /proc; nothing on other systems).
+        ProcessCollector(registry=self.registry)
+        if access_list_read is not None:
+            self._access_list_age = Gauge(
+                "apikeyid_access_list_age_seconds",
+                "Age of the oldest allowed user group's member list (+Inf before the first read).",
+                registry=self.registry,
+            )
+
+            def age() -> float:
+                read = access_list_read()
+                return math.inf if read is None else max(0.0, clock() - read)
+
+            self._access_list_age.set_function(age)
+
+    # Hooks: one call each from the code that knows.
+
+    def audited(self, fields: Mapping[str, Any], seconds: float) -> None:
+        """An audit line was written (bot.flow.Audit.write): count it under its outcome."""
+        kind = bounded(fields.get("event"), KINDS)
+        outcome = bounded(fields.get("outcome"), OUTCOMES)
+        self.commands.labels(kind, outcome).inc()
+        self.command_duration.labels(kind).observe(seconds)
+        if outcome == "denied":
+            self.access_denied.labels(bounded(fields.get("refusal"), REASONS)).inc()
+
+    def timed_ack(
+        self, ack: Callable[..., Awaitable[Any]], kind: str, received_at: float
+    ) -> Callable[..., Awaitable[Any]]:
+        """`ack`, observing the time from `received_at` (time.monotonic()) to its first call."""
+        label = bounded(kind, KINDS)
+        observed = False
+
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            nonlocal observed
+            if not observed:
+                observed = True
+                self.ack_duration.labels(label).observe(max(0.0, time.monotonic() - received_at))
+            return await ack(*args, **kwargs)
+
+        return timed
+
+    def coveo_request(self, region: str) -> CoveoRequest:
+        """Times one request to Coveo: `async with metrics.coveo_request(region) as request: …
+        request.status = answer.status`. An exception leaving the block says the status instead."""
+        return CoveoRequest(self, region_label(region))
+
+    def coveo_retry(self, region: str) -> None:
+        self.coveo_retries.labels(region_label(region)).inc()
+
+    def cache_lookup(self, hit: bool) -> None:
+        self.cache_lookups.labels("hit" if hit else "miss").inc()
+
+    def response_url_failed(self) -> None:
+        self.response_url_failures.inc()
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text for `GET /metrics` and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def _as_number(flag: Callable[[], bool]) -> Callable[[], float]:
+    return lambda: float(flag())
+
+
+class CoveoRequest:
+    """One timed request to Coveo (see `Metrics.coveo_request`)."""
+
+    def __init__(self, metrics: Metrics, region: str) -> None:
+        self._metrics = metrics
+        self._region = region
+        self.status: int | str = OTHER
+        self._started = 0.0
+
+    async def __aenter__(self) -> CoveoRequest:
+        self._started = time.monotonic()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        status = self.status if error is None else _failure_status(error)
+        self._metrics.coveo_requests.labels(self._region, status_label(status)).inc()
+        self._metrics.coveo_duration.labels(self._region).observe(time.monotonic() - self._started)
+
+
+def _failure_status(error: BaseException) -> int | str:
+    """What to count for a request that ended in `error` rather than an answer."""
+    if isinstance(error, TimeoutError | httpx.TimeoutException):
+        return "timeout"
+    if isinstance(error, httpx.HTTPError | OSError):
+        return "network"
+    status = getattr(error, "status", None)  # a CoveoError raised while reading the answer (too large)
+    if isinstance(status, int):
+        return status
+    if isinstance(error, asyncio.CancelledError):
+        return "cancelled"  # the race dropped this region, or shutdown gave up
+    return OTHER
