@@ -58,6 +58,9 @@ from bot.services import Services
 from bot.text import shorten
 
 log = logging.getLogger(__name__)
+# Slack drops a reply that comes 3 s after its request; this leaves room for the trip back.
+LAST_ACK_AFTER = 2.5
+OPEN_CHECK_BUDGET = 1.5  # a shortcut's trigger_id expires 3 s after the click
 AUDIT_QUERY_LIMIT = 300  # names are free text; a pasted novel should not become a 4 KB log line
 
 Ack = Callable[..., Awaitable[Any]]
@@ -153,10 +156,14 @@ async def within_budget(
 ) -> tuple[asyncio.Task[lookup.Result], bool]:
     """Start the lookup; wait for it while the inline budget lasts. True when it is done."""
     work = asyncio.create_task(run_lookup(services, command, who))
-    budget = who.received_at + services.settings.inline_budget - time.monotonic()
+    now = time.monotonic()
+    budget = who.received_at + services.settings.inline_budget - now
     if services.directory.cached(command.org, command.region):
-        budget = max(budget, 1.0)  # cached lookups always answer inline; they take microseconds
-    if budget > 0:
+        budget = max(budget, 1.0)  # a cached answer is ready at once: always worth waiting for
+    # Never past the point where Slack would drop the reply (a slow access check may have used
+    # part of it), nor while shutting down, when the connection may close under a late reply.
+    budget = min(budget, who.received_at + LAST_ACK_AFTER - now)
+    if budget > 0 and services.accepting:
         await asyncio.wait({work}, timeout=budget)
     return work, work.done()
 
@@ -181,7 +188,7 @@ async def answer_command(services: Services, who: Interaction, ack: Ack) -> None
 
     work: asyncio.Task[lookup.Result] | None = None
     handed_over = False  # to the task that posts the answer later, which writes the audit line
-    with services.inflight.track():
+    with services.inflight.track(), services.inflight.acking():
         try:
             stop = await admit(services, who, audit)
             if stop is not None:
@@ -358,7 +365,14 @@ async def open_lookup(services: Services, who: Interaction, *, from_message: boo
     Slack's trigger_id expires in 3 seconds."""
     audit = Audit(services, "opened", who)
     try:
-        stop = await admit(services, who, audit)
+        try:
+            async with asyncio.timeout(OPEN_CHECK_BUDGET):
+                stop = await admit(services, who, audit)
+        except TimeoutError:
+            # Slack is slow to say who this is, and the trigger expires: open the form anyway,
+            # its submission goes through the same check again.
+            stop = None
+            audit.update(checked=False)
         if stop is not None:
             view = (
                 refused_modal(stop)
@@ -385,7 +399,7 @@ async def answer_modal_submission(services: Services, who: Interaction, ack: Ack
     audit = Audit(services, "modal", who)
     ack = services.metrics.timed_ack(ack, "modal", who.received_at)
     handed_over = False
-    with services.inflight.track():
+    with services.inflight.track(), services.inflight.acking():
         try:
             stop = await admit(services, who, audit)
             if stop is not None:

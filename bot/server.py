@@ -30,7 +30,9 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 64 * 1024  # slash command payloads are a few KB; anything larger is not Slack
+# A slash command is a few KB, but a click inside a modal carries the whole view (up to 100
+# blocks of 3,000 characters, JSON-escaped); anything larger than this is not Slack.
+MAX_BODY_BYTES = 1024 * 1024
 SIGNATURE_WINDOW = 300  # Slack's 5 minutes: older requests may be replays
 MAX_FORM_FIELDS = 100  # a slash command has about 15; more is not Slack
 

@@ -27,6 +27,30 @@ class InFlight:
         self._idle = asyncio.Event()
         self._idle.set()
         self._tasks: set[asyncio.Task[None]] = set()
+        # Requests whose reply to Slack (the ack) is not out yet; Socket Mode must not close
+        # its connection under them, or the answer they carry is lost.
+        self.unacked = 0
+        self._all_acked = asyncio.Event()
+        self._all_acked.set()
+
+    @contextlib.contextmanager
+    def acking(self) -> Iterator[None]:
+        self.unacked += 1
+        self._all_acked.clear()
+        try:
+            yield
+        finally:
+            self.unacked -= 1
+            if self.unacked == 0:
+                self._all_acked.set()
+
+    async def wait_acked(self, grace: float) -> bool:
+        try:
+            async with asyncio.timeout(grace):
+                await self._all_acked.wait()
+        except TimeoutError:
+            return False
+        return True
 
     @contextlib.contextmanager
     def track(self) -> Iterator[None]:

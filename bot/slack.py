@@ -161,6 +161,8 @@ class AuditChannel:
             await self.client.chat_postMessage(
                 channel=self.channel,
                 text=text,
+                # verbatim: no URL or @here in a quoted name becomes a link or a ping.
+                blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}}],
                 # The line quotes what users typed: nothing in it may unfurl or notify anyone.
                 unfurl_links=False,
                 unfurl_media=False,

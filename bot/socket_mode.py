@@ -16,6 +16,7 @@ from bot.services import Services
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+ACK_GRACE = 3.0  # Slack waits this long for a reply; past it, the reply is lost anyway
 
 
 async def run_socket_mode(settings: Settings) -> None:
@@ -34,7 +35,12 @@ async def run_socket_mode(settings: Settings) -> None:
     await handler.connect_async()
     await stop.wait()
 
+    # Stop taking new work, let every request already taken send its reply over the socket
+    # (a reply holding the answer is the answer), then close it for good: no reconnecting while
+    # the answers that follow their replies are posted.
     services.accepting = False
+    handler.client.auto_reconnect_enabled = handler.client.default_auto_reconnect_enabled = False
+    await services.inflight.wait_acked(ACK_GRACE)
     await handler.disconnect_async()
     await lifecycle.drain(services)
     await handler.close_async()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
@@ -11,6 +12,7 @@ import pytest
 
 from bot import flow
 from bot.access import RateLimiter
+from bot.command import Lookup
 from bot.interaction import Interaction
 from bot.lifecycle import drain_grace
 from bot.metrics import Metrics
@@ -47,6 +49,7 @@ async def test_a_command_cancelled_at_shutdown_still_leaves_its_audit_line(
         audit_channel=None,
         limiter=RateLimiter(100),
         access=Everyone(),
+        accepting=True,
         metrics=Metrics(),
     )
     acks: list[dict[str, Any]] = []
@@ -70,3 +73,21 @@ def test_shutdown_waits_for_the_slowest_answer_and_its_posting() -> None:
     # The answer may come at the deadline, and its post may take every attempt and pause.
     assert drain_grace(settings) >= 20 + ResponsePoster.WORST_CASE
     assert ResponsePoster.WORST_CASE >= 3 * 5
+
+
+class CachedButSlowDirectory(HangingDirectory):
+    """Says the org is cached, then needs Coveo anyway (a name not in the cached list)."""
+
+    def cached(self, org: str, region: str | None = None) -> bool:
+        return True
+
+
+async def test_the_inline_wait_never_runs_past_slacks_deadline() -> None:
+    settings = load_settings({**BASE, "APIKEYID_ALLOW_EVERYONE": "yes"})
+    services = SimpleNamespace(settings=settings, directory=CachedButSlowDirectory(), accepting=True)
+    who = Interaction.from_command({"user_id": "U01", "text": "myorg k"}, received_at=time.monotonic() - 2.3)
+    began = time.monotonic()
+    work, done = await flow.within_budget(services, Lookup("myorg", "k"), who)  # type: ignore[arg-type]
+    work.cancel()
+    # A slow access check used 2.3 s already: the reply must leave by 2.5 s, not wait 1 s more.
+    assert not done and time.monotonic() - began < 0.4

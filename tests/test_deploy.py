@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from dotenv import dotenv_values
 
 from bot.settings import load_settings
 
-UNIT = Path(__file__).resolve().parent.parent / "deploy" / "apikeyid.service"
+ROOT = Path(__file__).resolve().parent.parent
+UNIT = ROOT / "deploy" / "apikeyid.service"
 SECRETS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "COVEO_ACCESS_TOKEN")
 HARDENING = {
     "NoNewPrivileges": "yes",
@@ -96,10 +98,14 @@ def test_every_credential_is_read_through_its_file_variable(commented: bool) -> 
 def test_the_units_environment_configures_the_bot(tmp_path: Path) -> None:
     """What the unit hands the bot, with the credentials directory filled in, is a valid configuration."""
     service = settings_of(UNIT.read_text(encoding="utf-8"))
-    env = {"APIKEYID_ALLOWED_USERS": "U012AB"}  # from EnvironmentFile=, in real life
+    env: dict[str, str] = {}
     for assignment in values(service, "Environment"):
         name, _, value = assignment.partition("=")
         env[name] = value.replace("%d", str(tmp_path))
+    # The README installs .env.example as the EnvironmentFile=, whose values override the unit's
+    # Environment= (systemd.exec(5)): an empty NAME_FILE= there would undo a credential.
+    example = dotenv_values(ROOT / ".env.example")
+    env |= {name: value or "" for name, value in example.items()} | {"APIKEYID_ALLOWED_USERS": "U012AB"}
     for credential in values(service, "LoadCredential"):
         name = credential.split(":", 1)[0]
         (tmp_path / name).write_text("xoxb-1-2-abc\n" if name == "slack-bot-token" else f"{name}-value\n")

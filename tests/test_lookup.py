@@ -116,11 +116,13 @@ async def test_the_region_that_has_the_org_answers_and_is_remembered(
     keys = two_regions(fake_coveo, fake_coveo_eu)
     found = await run(Lookup(org, "eu key"), keys, deadline=deadline())
     assert isinstance(found, Found) and found.region == "eu"
-    assert (fake_coveo.calls(org), fake_coveo_eu.calls(org)) == (1, 1)
+    # Both were asked at once; US's call may be cancelled (EU won) before it reaches the fake.
+    us_calls = fake_coveo.calls(org)
+    assert us_calls <= 1 and fake_coveo_eu.calls(org) == 1
     assert keys.home(org) == "eu"
     listing = await run(ListKeys(org), keys, deadline=deadline())  # the cache is off (ttl 0)
     assert isinstance(listing, Listing) and listing.region == "eu"
-    assert (fake_coveo.calls(org), fake_coveo_eu.calls(org)) == (1, 2)  # US was not asked again
+    assert (fake_coveo.calls(org), fake_coveo_eu.calls(org)) == (us_calls, 2)  # US was not asked again
     await keys.aclose()
 
 

@@ -23,6 +23,7 @@ from bot.replies import (
     Limited,
     Unexpected,
     Working,
+    lookup_modal,
     render,
 )
 from tests.conftest import buttons
@@ -202,3 +203,18 @@ def test_a_link_to_a_region_without_a_token_says_so() -> None:
     asked = (RegionError("us", OrganizationNotFound("x")),)
     text = text_of(render(Failed("myorg", asked[0].error, "us", [], asked, unserved_hint="eu"), NOW))
     assert "*US* region" in text and "COVEO_ACCESS_TOKEN_EU" in text
+
+
+def test_a_one_sentence_reply_is_a_verbatim_block_too() -> None:
+    """A bare `text` is not verbatim: Slack would link a URL or @here the user typed."""
+    message = render(Working("myorg", "https://evil.example @here"), NOW).to_slack()
+    [block] = message["blocks"]
+    assert block["text"]["verbatim"] is True and "evil.example" in block["text"]["text"]
+
+
+def test_a_long_console_url_prefills_the_org_id_it_holds() -> None:
+    url = "https://platform.cloud.coveo.com/admin/#/acmeprod7x2k/" + "x" * 200
+    view = lookup_modal(org=url)
+    assert view["blocks"][0]["element"]["initial_value"] == "acmeprod7x2k"
+    short = "https://platform-eu.cloud.coveo.com/admin/#/acmeprod7x2k/search"
+    assert lookup_modal(org=short)["blocks"][0]["element"]["initial_value"] == short

@@ -536,8 +536,12 @@ def context_block(text: str) -> ContextBlock:
 
 
 def new_reply(text: str, blocks: list[Block]) -> Reply:
-    # `text` is the notification and screen-reader fallback; Slack caps it well above this.
-    return Reply(text=shorten(text, 3000), blocks=[b.to_dict() for b in blocks[:MAX_BLOCKS]])
+    # `text` is the notification and screen-reader fallback; Slack caps it well above this. A
+    # reply of one sentence still gets a (verbatim) block: a bare `text` is not verbatim, and
+    # Slack would link a URL or @here in the user's own words it echoes.
+    return Reply(
+        text=shorten(text, 3000), blocks=[b.to_dict() for b in (blocks or [section(text)])[:MAX_BLOCKS]]
+    )
 
 
 def audit_channel_line(audit: dict[str, Any]) -> str:

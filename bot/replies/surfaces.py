@@ -9,7 +9,7 @@ from typing import Any
 from slack_sdk.models.blocks import Block, ButtonElement
 
 from bot.apikey import ApiKey
-from bot.command import Invalid
+from bot.command import Invalid, org_and_region
 from bot.replies.messages import (
     MAX_BLOCKS,
     OPEN_LOOKUP,
@@ -101,7 +101,9 @@ def lookup_modal(org: str = "", name: str = "") -> dict[str, Any]:
         "placeholder": _plain("mycoveoorganization8tp8wu3 or an admin console URL"),
     }
     if org:
-        org_input["initial_value"] = shorten(org, MAX_INITIAL_ORG)
+        # A console URL too long to show whole is replaced by the org id it holds: a URL cut
+        # short may lose the id.
+        org_input["initial_value"] = org if len(org) <= MAX_INITIAL_ORG else (org_and_region(org)[0] or "")
     name_input: dict[str, Any] = {
         "type": "plain_text_input",
         "action_id": NAME_INPUT,
@@ -168,7 +170,7 @@ def home_view(refusal: Denied | None) -> dict[str, Any]:
         ),
         section(USAGE),
         section(
-            "In a thread, use the message shortcut *Look up an API key* (⋮ on a message): it "
+            "In a thread, use the message shortcut *Look up this org's API key* (⋮ on a message): it "
             "picks up an organization id or admin console URL from the message."
         ),
         section(access),

@@ -153,7 +153,7 @@ def test_coveo_names_are_escaped_the_same_way(bot: BotProcess, fake_coveo: FakeC
 
 
 def test_oversized_body_is_refused_before_parsing(bot: BotProcess) -> None:
-    body = "text=" + "a" * 200_000
+    body = "text=" + "a" * 2_000_000
     response = bot.client.post(f"{bot.url}/slack/events", content=body, headers=sign(body))
     assert response.status_code == 413
 

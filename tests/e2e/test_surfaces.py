@@ -4,6 +4,7 @@ over real signed HTTP (and Socket Mode where the transport differs) against the 
 from __future__ import annotations
 
 import json
+import signal
 import time
 from urllib.parse import parse_qsl
 
@@ -352,3 +353,61 @@ def test_socket_mode_buttons_modal_and_home(start_bot, fake_coveo: FakeCoveo, fa
     fake_slack.send_envelope("events_api", home_opened("U0ALLOWED"))
     assert fake_slack.views_of("views.publish", count=before + 1)[before]["user_id"] == "U0ALLOWED"
     assert bot.stop() == 0
+
+
+# What the review of this work found (each failed before its fix)
+
+
+def test_a_slow_slack_still_lets_the_shortcut_open_the_modal_in_time(
+    start_bot, fake_slack: FakeSlack
+) -> None:
+    fake_slack.users["U0SLOWPERSON"] = fake_slack.users["U0MEMBER"] | {"id": "U0SLOWPERSON"}
+    bot = start_bot(APIKEYID_ALLOWED_USERS="", APIKEYID_ALLOW_EVERYONE="true")
+    fake_slack.users_info_delay = 2.5  # users.info would outlive the 3 s trigger_id
+    try:
+        before = len(fake_slack.views_of("views.open", timeout=0))
+        began = time.monotonic()
+        bot.interact(shortcut("apikeyid_lookup_shortcut", user_id="U0SLOWPERSON"))
+        view = fake_slack.views_of("views.open", count=before + 1)[before]["view"]
+        assert time.monotonic() - began < 2.5
+        assert view["callback_id"] == "apikeyid_lookup" and "submit" in view  # the form; submit re-checks
+    finally:
+        fake_slack.users_info_delay = 0.0
+
+
+def test_a_click_inside_a_modal_with_a_big_view_is_not_refused(
+    bot: BotProcess, fake_coveo: FakeCoveo
+) -> None:
+    org = new_org()
+    fake_coveo.add_org(org, [api_key("名前" * 40 + f"{i:03d}") for i in range(150)])
+    view = bot.interact(submission(org, "", user_id="U0ALLOWED")).json()["view"]
+    payload = click(
+        "apikeyid_page_next", buttons(view)["apikeyid_page_next"], user_id="U0ALLOWED", view_id="V0BIG"
+    )
+    payload["view"] |= {"blocks": view["blocks"], "state": {"values": {}}}
+    response = bot.interact(payload)
+    assert response.status_code == 200
+
+
+def test_socket_mode_shutdown_keeps_the_reply_of_a_command_in_its_budget(
+    start_bot, fake_coveo: FakeCoveo, fake_slack: FakeSlack
+) -> None:
+    bot = start_bot(SLACK_APP_TOKEN=APP_TOKEN, SLACK_SIGNING_SECRET="")
+    end = time.monotonic() + 10
+    while not bot.client.get(f"{bot.url}/healthz").json().get("socket_connected") and time.monotonic() < end:
+        time.sleep(0.05)
+    opened = fake_slack.api_calls.count("apps.connections.open")
+    org = new_org()
+    key = api_key("Drained key")
+    fake_coveo.add_org(org, [key])
+    fake_coveo.faults[org].append(Fault(status=503, delay=1.5))
+    body, response_url = bot.command_body(f"{org} Drained key")
+    envelope = fake_slack.send_slash_command(dict(parse_qsl(body)))
+    time.sleep(0.3)  # the command waits in its inline budget
+    assert bot.process is not None
+    bot.process.send_signal(signal.SIGTERM)
+    reply = fake_slack.wait_for_envelope(envelope)["payload"]
+    answer = reply if not is_interim(reply) else fake_slack.wait_for_answers(response_url)[0]
+    assert key["id"] in message_text(answer)
+    assert bot.process.wait(60) == 0  # the one SIGTERM: drained and exited cleanly
+    assert fake_slack.api_calls.count("apps.connections.open") == opened  # no reconnecting while draining

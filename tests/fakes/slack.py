@@ -28,6 +28,7 @@ class FakeSlack:
             user: member(user) for user in ("U0ALLOWED", "U0MEMBER", "U0OUTSIDER", "U0NOPE", "U0STRANGER")
         }
         self.users_info_calls: list[str] = []
+        self.users_info_delay = 0.0  # seconds before users.info answers (a slow Slack)
         self.posted: list[dict[str, Any]] = []  # chat.postMessage calls
         self.views: list[tuple[str, dict[str, Any]]] = []  # views.open / update / publish calls
         self.post_message_fails = False
@@ -109,6 +110,8 @@ class FakeSlack:
             user = str(request.query.get("user") or form.get("user", ""))
             with self._lock:
                 self.users_info_calls.append(user)
+            if self.users_info_delay:
+                await asyncio.sleep(self.users_info_delay)
             if user not in self.users:
                 return web.json_response({"ok": False, "error": "user_not_found"})
             return web.json_response({"ok": True, "user": self.users[user]})
