@@ -312,7 +312,7 @@ async def load(args: argparse.Namespace) -> list[str]:
         "APIKEYID_RATE_LIMIT": "10000",
         "APIKEYID_ANSWER_DEADLINE": "20",
         "LOG_LEVEL": "WARNING",
-    }
+    } | dict(item.split("=", 1) for item in args.bot_env)
     bot = BotProcess(fakes.remote, fakes.remote, env).start()  # type: ignore[arg-type]
     floors: list[FloorProcess] = []
     assert bot.process is not None
@@ -472,6 +472,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 10, 50, 200])
     parser.add_argument(
         "--only", nargs="+", choices=["bot", "one", "two"], help="bench these only (default: all three)"
+    )
+    parser.add_argument(
+        "--bot-env", nargs="+", default=[], metavar="NAME=VALUE", help="extra environment for the bot"
     )
     parser.add_argument("--no-in-process", action="store_true", help="skip the in-process table")
     parser.add_argument(
