@@ -54,7 +54,7 @@ from tests.fakes.slack import FakeSlack  # noqa: E402
 WANTED = "wanted key"
 MIN_ROUNDS = 5  # one burst is too few samples for a p99: the 2nd-slowest of 200 is noise
 FLOOR_BOT = ROOT / "scripts" / "floor_bot.py"
-BOT, ONE, TWO = "bot", "floor, one-message", "floor, two-message"
+BOT, BASELINE, ONE, TWO = "bot", "bot, baseline", "floor, one-message", "floor, two-message"
 # Final-answer p50 of the bot over the one-message floor's, at most, by concurrency.
 LATENCY_TARGETS = {1: 1.2, 50: 1.2, 200: 1.5}
 THROUGHPUT_TARGET = 0.8  # the bot's commands/s at the top concurrency over the floor's, at least
@@ -315,6 +315,7 @@ async def load(args: argparse.Namespace) -> list[str]:
     } | dict(item.split("=", 1) for item in args.bot_env)
     bot = BotProcess(fakes.remote, fakes.remote, env).start()  # type: ignore[arg-type]
     floors: list[FloorProcess] = []
+    baseline: BotProcess | None = None
     assert bot.process is not None
     try:
         floors = [FloorProcess("one", fakes.remote), FloorProcess("two", fakes.remote)]
@@ -323,7 +324,12 @@ async def load(args: argparse.Namespace) -> list[str]:
             Target(ONE, floors[0].url, floors[0].pid, "one"),
             Target(TWO, floors[1].url, floors[1].pid, "two"),
         ]
-        only = set(args.only or [t.prefix for t in targets])
+        if args.baseline:
+            # Another checkout of the bot (say, before a change), run the same way beside this one.
+            baseline = BotProcess(fakes.remote, fakes.remote, env | {"PYTHONPATH": args.baseline}).start()  # type: ignore[arg-type]
+            assert baseline.process is not None
+            targets.insert(1, Target(BASELINE, baseline.url, baseline.process.pid, "base"))
+        only = set(args.only or [t.prefix for t in targets]) | ({"base"} if args.baseline else set())
         targets = [t for t in targets if t.prefix in only]
         samples: dict[tuple[str, int], Sample] = {}
         # aiohttp rather than httpx: the load generator shares the machine and must stay light.
@@ -361,6 +367,8 @@ async def load(args: argparse.Namespace) -> list[str]:
         rss = {t.name: peak_rss_mb(t.pid) for t in targets}
     finally:
         bot.stop()
+        if baseline is not None:
+            baseline.stop()
         for floor in floors:
             floor.stop()
         fakes.stop()
@@ -394,23 +402,46 @@ def report(
             )
     rows += ["", "Peak RSS (MB): " + ", ".join(f"{name} {mb:.1f}" for name, mb in rss.items()) + "."]
     names = {t.name for t in targets}
-    if {BOT, ONE} <= names:
+    bots = [name for name in (BOT, BASELINE) if name in names]
+    if bots and ONE in names:
         top = max(args.concurrency)
-        rows += ["", "The bot against the one-message floor:", "", "| target | measured | |", "|---|---|---|"]
+        rows += [
+            "",
+            "Against the one-message floor:",
+            "",
+            "| target | " + " | ".join(bots) + " |",
+            "|---|" + "---|" * len(bots),
+        ]
+
+        def line(label: str, measure: Any, ok: Any, unit: str = "x") -> str:
+            cells = [f"{measure(b):.2f}{unit} {verdict(ok(measure(b)))}" for b in bots]
+            return f"| {label} | " + " | ".join(cells) + " |"
+
         for concurrency, limit in LATENCY_TARGETS.items():
             if concurrency in args.concurrency:
-                ratio = pct(samples[BOT, concurrency].finals, 50) / pct(samples[ONE, concurrency].finals, 50)
                 rows.append(
-                    f"| final p50 at {concurrency} within {limit}x the floor's | {ratio:.2f}x | {verdict(ratio <= limit)} |"
+                    line(
+                        f"final p50 at {concurrency} within {limit}x the floor's",
+                        lambda b, c=concurrency: (
+                            pct(samples[b, c].finals, 50) / pct(samples[ONE, c].finals, 50)
+                        ),
+                        lambda r, limit=limit: r <= limit,
+                    )
                 )
-        ratio = samples[BOT, top].throughput / samples[ONE, top].throughput
         rows.append(
-            f"| commands/s at {top} at least {THROUGHPUT_TARGET}x the floor's | {ratio:.2f}x "
-            f"| {verdict(ratio >= THROUGHPUT_TARGET)} |"
+            line(
+                f"commands/s at {top} at least {THROUGHPUT_TARGET}x the floor's",
+                lambda b: samples[b, top].throughput / samples[ONE, top].throughput,
+                lambda r: r >= THROUGHPUT_TARGET,
+            )
         )
-        ack = pct(samples[BOT, top].acks, 99)
         rows.append(
-            f"| ack p99 at {top} under {ACK_P99_TARGET_MS:,.0f} ms | {ack:.0f} ms | {verdict(ack < ACK_P99_TARGET_MS)} |"
+            line(
+                f"ack p99 at {top} under {ACK_P99_TARGET_MS:,.0f} ms",
+                lambda b: pct(samples[b, top].acks, 99),
+                lambda ms: ms < ACK_P99_TARGET_MS,
+                unit=" ms",
+            )
         )
     if cached is not None:
         rows += [
@@ -472,6 +503,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 10, 50, 200])
     parser.add_argument(
         "--only", nargs="+", choices=["bot", "one", "two"], help="bench these only (default: all three)"
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="also bench the bot found in DIR (another checkout, e.g. `git archive` of an older commit)",
     )
     parser.add_argument(
         "--bot-env", nargs="+", default=[], metavar="NAME=VALUE", help="extra environment for the bot"
