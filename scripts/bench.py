@@ -413,8 +413,8 @@ def report(
             "|---|" + "---|" * len(bots),
         ]
 
-        def line(label: str, measure: Any, ok: Any, unit: str = "x") -> str:
-            cells = [f"{measure(b):.2f}{unit} {verdict(ok(measure(b)))}" for b in bots]
+        def line(label: str, measure: Any, ok: Any, unit: str = "{:.2f}x") -> str:
+            cells = [f"{unit.format(measure(b))} {verdict(ok(measure(b)))}" for b in bots]
             return f"| {label} | " + " | ".join(cells) + " |"
 
         for concurrency, limit in LATENCY_TARGETS.items():
@@ -440,7 +440,7 @@ def report(
                 f"ack p99 at {top} under {ACK_P99_TARGET_MS:,.0f} ms",
                 lambda b: pct(samples[b, top].acks, 99),
                 lambda ms: ms < ACK_P99_TARGET_MS,
-                unit=" ms",
+                unit="{:.0f} ms",
             )
         )
     if cached is not None:
