@@ -145,6 +145,8 @@ class KeyDirectory:
         self.clock = clock
         self.calls = 0  # Coveo calls made, for the benchmark and tests
         self._cache: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
+        # Keys held in `_cache`, counted as it changes: summing every list on each fetch cost 4% of CPU.
+        self._cached_keys = 0
         self._in_flight: dict[tuple[str, str], _Flight] = {}
         self._orgs: dict[str, tuple[list[Organization], float]] = {}
         self._homes: OrderedDict[str, tuple[str, float]] = OrderedDict()  # org → (region, when learnt)
@@ -314,13 +316,16 @@ class KeyDirectory:
         self.calls += 1
         listed = await self.clients[region].list_api_keys(org, deadline=deadline)
         if self.ttl > 0:
+            replaced = self._cache.pop(slot, None)
+            if replaced is not None:
+                self._cached_keys -= len(replaced.listed.keys)
             self._cache[slot] = _Entry(listed, self.clock())
-            self._cache.move_to_end(slot)
+            self._cached_keys += len(listed.keys)
             while len(self._cache) > 1 and (
-                len(self._cache) > self.max_orgs
-                or sum(len(e.listed.keys) for e in self._cache.values()) > self.max_keys
+                len(self._cache) > self.max_orgs or self._cached_keys > self.max_keys
             ):
-                self._cache.popitem(last=False)
+                _, evicted = self._cache.popitem(last=False)
+                self._cached_keys -= len(evicted.listed.keys)
         return listed
 
 

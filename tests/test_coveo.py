@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import gzip
+import json
 import socket
 import time
 from datetime import UTC, datetime
@@ -9,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.apikey import parse_api_keys, parse_date
+from bot import coveo as coveo_module
+from bot.apikey import KEPT, parse_api_keys, parse_date
 from bot.coveo import (
     MAX_PAUSE,
     MIN_PAUSE,
@@ -19,6 +23,7 @@ from bot.coveo import (
     CoveoUnavailable,
     NotAllowed,
     OrganizationNotFound,
+    ResponseTooLarge,
     Throttled,
     TokenRejected,
     TokenSource,
@@ -311,3 +316,72 @@ def test_every_pause_has_a_floor_and_a_cap() -> None:
         assert pause is not None and MIN_PAUSE <= pause <= MAX_PAUSE
     assert _pause(1, Throttled("x", retry_after=0.0)) == MIN_PAUSE
     assert _pause(1, Throttled("x", retry_after=MAX_PAUSE + 1)) is None  # told to the user instead
+
+
+async def raw_server(answer: bytes) -> tuple[asyncio.Server, str]:
+    """A loopback server that reads a request's head, writes `answer` as is and hangs up."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{",
+        b"NOT HTTP AT ALL\r\n\r\n",
+        b"",
+    ],
+    ids=["cut mid-body", "not HTTP", "hang-up"],
+)
+async def test_a_broken_answer_is_unavailable_not_a_crash(answer: bytes) -> None:
+    """Whatever the transport (aiohttp) raises reaches the caller as a CoveoError."""
+    server, url = await raw_server(answer)
+    coveo = CoveoClient(url, TokenSource(Secret(GOOD_TOKEN)))
+    with pytest.raises(CoveoUnavailable) as caught:
+        await coveo.list_api_keys("myorg", deadline=soon(1))
+    await coveo.aclose()
+    server.close()
+    assert caught.value.status is None
+
+
+async def test_gzip_answers_are_decoded_and_capped_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = json.dumps([api_key("zipped")]).encode()
+    packed = gzip.compress(keys)
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: {len(packed)}\r\n\r\n"
+    server, url = await raw_server(head.encode() + packed)
+    coveo = CoveoClient(url, TokenSource(Secret(GOOD_TOKEN)))
+    listed = await coveo.list_api_keys("myorg", deadline=soon(1))
+    assert [k.display_name for k in listed.keys] == ["zipped"]
+    monkeypatch.setattr(coveo_module, "MAX_RESPONSE_BYTES", len(packed) + 1)  # fits packed, not unpacked
+    with pytest.raises(ResponseTooLarge):
+        await coveo.list_api_keys("myorg", deadline=soon(1))
+    await coveo.aclose()
+    server.close()
+
+
+def test_parse_keeps_only_the_fields_it_reads_and_no_list() -> None:
+    [key] = parse_api_keys(
+        [
+            api_key(
+                "n",
+                privileges=[
+                    {"owner": "PLATFORM", "targetDomain": "SOURCE", "type": "EDIT", "targetIds": ["a"]}
+                ],
+                allowedIps=["10.0.0.0/8"],
+                resourceId="unread",
+                additionalConfiguration={"search": {"enforcedQueryPipelineConfiguration": ["x"]}},
+            )
+        ]
+    )
+    assert set(key.raw) <= set(KEPT) and "resourceId" not in key.raw
+    assert key.raw["privileges"] == (
+        {"owner": "PLATFORM", "targetDomain": "SOURCE", "type": "EDIT", "targetIds": ("a",)},
+    )
+    assert key.allowed_ips == 1 and [p.summary() for p in key.privileges] == ["PLATFORM/SOURCE EDIT"]

@@ -86,6 +86,18 @@ async def test_the_cache_is_bounded_by_keys_as_well_as_orgs(fake_coveo: FakeCove
     await keys.aclose()
 
 
+async def test_refetching_an_org_counts_its_keys_once(fake_coveo: FakeCoveo) -> None:
+    one, two = new_org(), new_org()
+    fake_coveo.add_org(one, [api_key(f"k{i}") for i in range(8)])
+    fake_coveo.add_org(two, [api_key(f"k{i}") for i in range(8)])
+    keys = directory(fake_coveo, max_keys=20)
+    await keys.keys(two, deadline=deadline())
+    for _ in range(3):  # each fresh look replaces the org's list: 8 keys, not 8 more each time
+        await keys.keys(one, deadline=deadline(), fresh=True)
+    assert (await keys.keys(two, deadline=deadline()))[1] is True  # 16 keys: both stay
+    await keys.aclose()
+
+
 async def test_forbidden_org_suggests_others_but_not_itself(fake_coveo: FakeCoveo) -> None:
     org = "forbidden" + new_org()[3:12]
     twin = org[:-1] + ("a" if org[-1] != "a" else "b")
