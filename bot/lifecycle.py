@@ -13,6 +13,7 @@ from bot.settings import Settings
 from bot.slack import WEB_API_TIMEOUT, ResponsePoster
 
 log = logging.getLogger(__name__)
+GC_THRESHOLD = 50_000
 
 
 async def start(settings: Settings) -> tuple[Services, AsyncApp]:
@@ -51,3 +52,8 @@ def freeze_startup_objects() -> None:
     """
     gc.collect()
     gc.freeze()
+    # Almost everything a command allocates is freed by reference counting; the collector is
+    # needed for the rare cycle only. At the default threshold (700 allocations) a burst of
+    # commands, each parsing a few hundred keys, ran it hundreds of times a second, and each
+    # full pass walked every cached key: about a fifth of the bot's CPU under load (measured).
+    gc.set_threshold(GC_THRESHOLD, 20, 20)
