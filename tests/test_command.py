@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.command import Help, Invalid, ListKeys, Lookup, org_from, parse
+from bot.command import Help, Invalid, ListKeys, Lookup, find_org, from_fields, org_from, parse
 from bot.replies import invalid_reason
 
 
@@ -98,3 +98,18 @@ def test_command_parsing_stays_pure() -> None:
 def test_urls_without_an_org_are_refused(url: str) -> None:
     assert org_from(url) is None
     assert isinstance(parse(f"{url} key"), Invalid)
+
+
+def test_a_message_shortcut_finds_the_org_a_message_names() -> None:
+    url = "https://platform-eu.cloud.coveo.com/admin/#/acmeprod7x2k/search/api-keys"
+    assert find_org(f"see <{url}|the console> please") == url
+    assert find_org("customer org is acmeprod7x2k, key broke") == "acmeprod7x2k"
+    # Plain words are org ids to Coveo too, but in a message they are prose.
+    assert find_org("please check the production key today") == ""
+    assert find_org("call 12345678 now") == ""
+
+
+def test_the_modal_fields_parse_like_the_command() -> None:
+    assert from_fields(" myorg ", ' "Push key" ') == Lookup("myorg", "Push key")
+    assert from_fields("https://platform-au.cloud.coveo.com/admin/#/myorg/x", "") == ListKeys("myorg", "au")
+    assert isinstance(from_fields("My Org", "k"), Invalid)
