@@ -399,6 +399,7 @@ async def answer_modal_submission(services: Services, who: Interaction, ack: Ack
     audit = Audit(services, "modal", who)
     ack = services.metrics.timed_ack(ack, "modal", who.received_at)
     handed_over = False
+    work: asyncio.Task[lookup.Result] | None = None
     with services.inflight.track(), services.inflight.acking():
         try:
             stop = await admit(services, who, audit)
@@ -436,6 +437,8 @@ async def answer_modal_submission(services: Services, who: Interaction, ack: Ack
             )
         finally:
             if not handed_over:
+                if work is not None:
+                    work.cancel()
                 audit.write()
 
 
