@@ -155,6 +155,15 @@ class BotProcess:
         response, response_url = self.send(text, user=user, **fields)
         return self.final_answer(response, response_url, timeout=timeout)
 
+    def wait_for_health(self, key: str, timeout: float = 10) -> dict[str, Any]:
+        """/healthz once `key` in it is true (say, `socket_connected`), or as it is at the timeout."""
+        end = time.monotonic() + timeout
+        health: dict[str, Any] = self.client.get(f"{self.url}/healthz").json()
+        while not health.get(key) and time.monotonic() < end:
+            time.sleep(0.05)
+            health = self.client.get(f"{self.url}/healthz").json()
+        return health
+
     def interact(self, payload: dict[str, Any]) -> httpx.Response:
         """Send a signed interaction (a click, a shortcut, a modal submission) as Slack does."""
         body = urlencode({"payload": json.dumps(payload)})

@@ -190,10 +190,7 @@ def test_socket_mode_serves_metrics_and_readyz_on_its_health_port_and_drains_unr
     fake_coveo.add_org(org, [key])
 
     def over_the_socket(text: str) -> tuple[dict[str, Any], str]:
-        end = time.monotonic() + 10
-        while not bot.client.get(f"{bot.url}/healthz").json().get("socket_connected"):
-            assert time.monotonic() < end, "the socket did not connect"
-            time.sleep(0.05)
+        assert bot.wait_for_health("socket_connected")["socket_connected"] is True
         body, response_url = bot.command_body(text)
         envelope = fake_slack.send_slash_command(dict(parse_qsl(body)))
         return fake_slack.wait_for_envelope(envelope)["payload"], response_url

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -24,15 +23,6 @@ def secret_files(folder: Path, **secrets: str) -> dict[str, str]:
         env[name] = ""
         env[f"{name}_FILE"] = str(path)
     return env
-
-
-def wait_for_health(bot: BotProcess, key: str) -> dict[str, object]:
-    end = time.monotonic() + 10
-    health: dict[str, object] = bot.client.get(f"{bot.url}/healthz").json()
-    while not health.get(key) and time.monotonic() < end:
-        time.sleep(0.05)
-        health = bot.client.get(f"{bot.url}/healthz").json()
-    return health
 
 
 def assert_no_writable_executable_memory_users(bot: BotProcess) -> None:
@@ -57,7 +47,7 @@ def test_http_mode_with_every_secret_from_files(start_bot, fake_coveo: FakeCoveo
     )
     assert "SLACK_BOT_TOKEN" in bot.env and bot.env["SLACK_BOT_TOKEN"] == ""
     # The fake Slack accepts only the exact bot token: a stray newline would leave auth cold.
-    assert wait_for_health(bot, "slack_auth_warm")["slack_auth_warm"] is True
+    assert bot.wait_for_health("slack_auth_warm")["slack_auth_warm"] is True
     org = new_org()
     key = api_key("from files")
     fake_coveo.add_org(org, [key])
@@ -79,7 +69,7 @@ def test_socket_mode_with_every_secret_from_files(
             COVEO_ACCESS_TOKEN=GOOD_TOKEN,
         ),
     )
-    health = wait_for_health(bot, "socket_connected")
+    health = bot.wait_for_health("socket_connected")
     assert health["mode"] == "socket" and health["socket_connected"] is True
     org = new_org()
     key = api_key("over the socket from files")

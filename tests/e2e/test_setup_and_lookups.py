@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from urllib.parse import parse_qsl
 
 from tests.conftest import ALLOWED_USER, ROOT, BotProcess, message_text, new_org
@@ -35,10 +34,7 @@ def coveo_env(fake_coveo: FakeCoveo, token: str = GOOD_TOKEN) -> dict[str, str]:
 
 def test_socket_mode_answers_over_the_socket(start_bot, fake_coveo: FakeCoveo, fake_slack: FakeSlack) -> None:
     bot = start_bot(SLACK_APP_TOKEN=APP_TOKEN, SLACK_SIGNING_SECRET="")
-    end = time.monotonic() + 10
-    while not bot.client.get(f"{bot.url}/healthz").json().get("socket_connected") and time.monotonic() < end:
-        time.sleep(0.05)
-    health = bot.client.get(f"{bot.url}/healthz").json()
+    health = bot.wait_for_health("socket_connected")
     assert health["mode"] == "socket" and health["socket_connected"] is True
     org = new_org()
     key = api_key("over the socket")

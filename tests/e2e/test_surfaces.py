@@ -329,9 +329,7 @@ def test_the_home_tab_is_published_for_who_opened_it(bot: BotProcess, fake_slack
 
 def test_socket_mode_buttons_modal_and_home(start_bot, fake_coveo: FakeCoveo, fake_slack: FakeSlack) -> None:
     bot = start_bot(SLACK_APP_TOKEN=APP_TOKEN, SLACK_SIGNING_SECRET="")
-    end = time.monotonic() + 10
-    while not bot.client.get(f"{bot.url}/healthz").json().get("socket_connected") and time.monotonic() < end:
-        time.sleep(0.05)
+    assert bot.wait_for_health("socket_connected")["socket_connected"] is True
     org = new_org()
     key = api_key("Socket key")
     fake_coveo.add_org(org, [key])
@@ -393,9 +391,7 @@ def test_socket_mode_shutdown_keeps_the_reply_of_a_command_in_its_budget(
     start_bot, fake_coveo: FakeCoveo, fake_slack: FakeSlack
 ) -> None:
     bot = start_bot(SLACK_APP_TOKEN=APP_TOKEN, SLACK_SIGNING_SECRET="")
-    end = time.monotonic() + 10
-    while not bot.client.get(f"{bot.url}/healthz").json().get("socket_connected") and time.monotonic() < end:
-        time.sleep(0.05)
+    assert bot.wait_for_health("socket_connected")["socket_connected"] is True
     opened = fake_slack.api_calls.count("apps.connections.open")
     org = new_org()
     key = api_key("Drained key")
