@@ -197,7 +197,7 @@ def load_settings(env: Mapping[str, str], *, for_slack: bool = True) -> Settings
         if not (allow_everyone or allowed_users or allowed_groups):
             problems.append(
                 "Nobody may use the bot: set APIKEYID_ALLOWED_USERS and/or APIKEYID_ALLOWED_USERGROUPS, "
-                "or APIKEYID_ALLOW_EVERYONE=true to let every member of the workspace use it."
+                "or APIKEYID_ALLOW_EVERYONE=true to let every full member of the workspace (not guests) use it."
             )
 
     # Server and tuning
