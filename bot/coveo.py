@@ -55,6 +55,7 @@ FIRST_BACKOFF = 0.25
 MAX_RETRY_AFTER = 3600.0  # what any Retry-After header is clamped to
 # 5,000 keys are about 5 MB of JSON; past this the answer is refused rather than held in memory.
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+TOKEN_REJECTED_FOR = 300.0  # how long a rejected token keeps /readyz at 503 without a new one
 REQUEST_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 MAX_CONNECTIONS = 100  # per region and process; aiohttp's default, and what the benchmark's floor uses
 
@@ -105,7 +106,8 @@ class CoveoTimeout(CoveoUnavailable): ...
 class BadResponse(CoveoError): ...
 
 
-class ResponseTooLarge(BadResponse): ...
+class ResponseTooLarge(BadResponse):
+    failure_label = "too_large"  # how /metrics counts the request
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,7 @@ class CoveoClient:
         self._http = new_http_client()
         self.last_answer_at: float | None = None  # wall-clock time Coveo last answered, for /healthz
         # Coveo said no to the token, even freshly re-read, and has not said yes since (for /readyz).
-        self._token_rejected = False
+        self._token_rejected: float | None = None  # when Coveo last rejected the token (monotonic)
 
     @classmethod
     def for_region(cls, region: RegionSettings, metrics: Metrics | None = None) -> CoveoClient:
@@ -186,9 +188,13 @@ class CoveoClient:
         """Whether Coveo rejected this region's token (after re-reading its file) and has accepted
         none since. A new token in the file clears it: an unready bot gets no commands, so no
         request would ever try the rotated token. Only reads a local file, never calls Coveo."""
-        if self._token_rejected and self.tokens.reload():
-            self._token_rejected = False
-        return self._token_rejected
+        if self._token_rejected is not None and (
+            self.tokens.reload() or time.monotonic() - self._token_rejected >= TOKEN_REJECTED_FOR
+        ):
+            # A new token in the file, or long enough to try again: without commands (an unready
+            # bot gets none) nothing else would ever find out that the token works again.
+            self._token_rejected = None
+        return self._token_rejected is not None
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -241,14 +247,14 @@ class CoveoClient:
             else:
                 self.last_answer_at = time.time()
                 if answer.ok:
-                    self._token_rejected = False
+                    self._token_rejected = None
                     return answer.json(), answer.request_id
                 error = answer.error()
                 if isinstance(error, TokenRejected) and not token_reloaded and self.tokens.reload():
                     token_reloaded = True
                     continue
                 if isinstance(error, TokenRejected):
-                    self._token_rejected = True
+                    self._token_rejected = time.monotonic()
             pause = _pause(attempt, error) if _retryable(error) and attempt < MAX_ATTEMPTS else None
             if pause is None or time.monotonic() + pause >= deadline:
                 raise error
@@ -279,6 +285,7 @@ class CoveoClient:
             async for chunk in response.aiter_bytes():  # decoded: a small gzip body can unpack huge
                 size += len(chunk)
                 if size > MAX_RESPONSE_BYTES:
+                    chunks.clear()  # the traceback keeps this frame alive: not its 32 MB
                     raise _too_large(response.status_code, request_id)
                 chunks.append(chunk)
             return _Answer(response.status_code, response.headers, b"".join(chunks))
@@ -340,7 +347,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     sending changes. httpcore's own pool re-scans every queued request against every
     connection whenever one is freed: with 200 commands in flight that was a third of the bot's
     CPU (measured with py-spy). aiohttp is already here for the HTTP server and Slack.
-    Proxies from the environment still go through httpx's own proxy transport.
+    Proxies from the environment (HTTPS_PROXY, NO_PROXY) are honoured by aiohttp's session.
     """
 
     def __init__(self, max_connections: int) -> None:
@@ -352,6 +359,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is None:  # made on first use, inside the event loop
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._max_connections, ssl=self._ssl),
+                # HTTPS_PROXY / NO_PROXY: httpx reads them only without a transport of ours.
+                trust_env=True,
                 cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps the cookies
                 auto_decompress=False,  # httpx decodes, so the size cap counts decoded bytes
             )
@@ -372,6 +381,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
         except aiohttp.ClientError as exc:
             raise _httpx_error(exc, request) from exc
+        except ValueError as exc:  # e.g. a token with a line break in it: aiohttp refuses the header
+            raise httpx.LocalProtocolError(f"request refused before sending ({type(exc).__name__})") from exc
         return httpx.Response(
             response.status,
             headers=response.raw_headers,

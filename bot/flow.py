@@ -163,8 +163,12 @@ async def within_budget(
     # Never past the point where Slack would drop the reply (a slow access check may have used
     # part of it), nor while shutting down, when the connection may close under a late reply.
     budget = min(budget, who.received_at + LAST_ACK_AFTER - now)
-    if budget > 0 and services.accepting:
-        await asyncio.wait({work}, timeout=budget)
+    try:
+        if budget > 0 and services.accepting:
+            await asyncio.wait({work}, timeout=budget)
+    except BaseException:  # cancelled while waiting: the caller never gets the task to cancel
+        work.cancel()
+        raise
     return work, work.done()
 
 

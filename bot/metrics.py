@@ -66,7 +66,7 @@ OUTCOMES = frozenset(
 )
 COMMAND_OUTCOMES = ("found", "several", "none", "listed", "denied", "limited", "help", "invalid", "error")
 REASONS = frozenset(r.value for r in Refusal)
-COVEO_FAILURES = ("timeout", "network", "cancelled")  # Coveo statuses that are not HTTP ones
+COVEO_FAILURES = ("timeout", "network", "cancelled", "too_large")  # Coveo statuses that are not HTTP ones
 
 # Slack wants the ack within 3 s; the buckets are dense below that.
 ACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 3.0, 5.0)
@@ -280,9 +280,9 @@ def _failure_status(error: BaseException) -> int | str:
         return "timeout"
     if isinstance(error, httpx.HTTPError | OSError):
         return "network"
-    status = getattr(error, "status", None)  # a CoveoError raised while reading the answer (too large)
-    if isinstance(status, int):
-        return status
+    failure = getattr(error, "failure_label", None)  # a CoveoError raised while reading the answer
+    if failure in COVEO_FAILURES:
+        return str(failure)
     if isinstance(error, asyncio.CancelledError):
         return "cancelled"  # the race dropped this region, or shutdown gave up
     return OTHER

@@ -181,6 +181,10 @@ async def readyz(request: web.Request) -> web.Response:
     restart would not help (a rejected token or Slack being down outlive it), so liveness stays
     /healthz."""
     reasons = request.app[SERVICES].not_ready()
+    socket = request.app.get(SOCKET)
+    if socket is not None and not await socket.is_connected():  # type: ignore[attr-defined]
+        # Socket Mode: with no connection, no command can reach this process.
+        reasons.append("socket_disconnected")
     return web.json_response({"ready": not reasons, "reasons": reasons}, status=503 if reasons else 200)
 
 

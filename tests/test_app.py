@@ -91,3 +91,18 @@ async def test_the_inline_wait_never_runs_past_slacks_deadline() -> None:
     work.cancel()
     # A slow access check used 2.3 s already: the reply must leave by 2.5 s, not wait 1 s more.
     assert not done and time.monotonic() - began < 0.4
+
+
+async def test_a_command_cancelled_in_its_inline_wait_cancels_its_lookup() -> None:
+    settings = load_settings({**BASE, "APIKEYID_ALLOW_EVERYONE": "yes", "APIKEYID_INLINE_BUDGET": "2"})
+    services = SimpleNamespace(settings=settings, directory=HangingDirectory(), accepting=True)
+    who = Interaction.from_command({"user_id": "U01", "text": "myorg k"})
+    waiting = asyncio.create_task(flow.within_budget(services, Lookup("myorg", "k"), who))  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await asyncio.sleep(0)
+    lookups = [t for t in asyncio.all_tasks() if t.get_coro().__qualname__ == "run_lookup"]  # type: ignore[union-attr]
+    assert all(t.cancelled() or t.cancelling() for t in lookups)
+    assert not [t for t in lookups if not t.done()]

@@ -17,6 +17,7 @@ from bot.apikey import KEPT, parse_api_keys, parse_date
 from bot.coveo import (
     MAX_PAUSE,
     MIN_PAUSE,
+    TOKEN_REJECTED_FOR,
     BadResponse,
     CoveoClient,
     CoveoTimeout,
@@ -385,3 +386,45 @@ def test_parse_keeps_only_the_fields_it_reads_and_no_list() -> None:
         {"owner": "PLATFORM", "targetDomain": "SOURCE", "type": "EDIT", "targetIds": ("a",)},
     )
     assert key.allowed_ips == 1 and [p.summary() for p in key.privileges] == ["PLATFORM/SOURCE EDIT"]
+
+
+async def test_proxies_from_the_environment_are_honoured(
+    fake_coveo: FakeCoveo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deployment behind an egress proxy: Coveo calls must go through HTTP(S)_PROXY."""
+    org = new_org()
+    fake_coveo.add_org(org, [api_key("k")])
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # nothing listens here once the socket is closed
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    coveo = client(fake_coveo)
+    try:
+        with pytest.raises(CoveoUnavailable):
+            await coveo.list_api_keys(org, deadline=soon(1.5))
+    finally:
+        await coveo.aclose()
+    assert fake_coveo.calls(org) == 0  # it went to the (dead) proxy, not around it
+
+
+async def test_a_token_with_a_line_break_is_a_clear_coveo_failure(fake_coveo: FakeCoveo) -> None:
+    coveo = client(fake_coveo, token="first-line\nsecond-line")
+    try:
+        with pytest.raises(CoveoUnavailable):
+            await coveo.list_api_keys(new_org(), deadline=soon(1.0))
+    finally:
+        await coveo.aclose()
+
+
+async def test_a_rejected_token_stops_counting_after_a_while(fake_coveo: FakeCoveo) -> None:
+    coveo = client(fake_coveo, token="wrong-token")
+    try:
+        with pytest.raises(TokenRejected):
+            await coveo.list_api_keys(new_org(), deadline=soon())
+        assert coveo.token_known_rejected()
+        coveo._token_rejected = time.monotonic() - TOKEN_REJECTED_FOR  # as if 5 minutes had passed
+        assert not coveo.token_known_rejected()  # ready again, so a command can find out
+    finally:
+        await coveo.aclose()

@@ -187,7 +187,7 @@ async def test_an_ack_is_timed_once_from_the_requests_arrival() -> None:
         (httpx.ReadTimeout("slow"), "timeout"),
         (httpx.ConnectError("refused"), "network"),
         (asyncio.CancelledError(), "cancelled"),
-        (ResponseTooLarge("big", status=200), "200"),
+        (ResponseTooLarge("big", status=200), "too_large"),  # a 200 whose body was refused
         (ValueError("odd"), OTHER),
     ],
 )
