@@ -128,12 +128,14 @@ async def test_the_region_that_has_the_org_answers_and_is_remembered(
     keys = two_regions(fake_coveo, fake_coveo_eu)
     found = await run(Lookup(org, "eu key"), keys, deadline=deadline())
     assert isinstance(found, Found) and found.region == "eu"
-    # Both were asked at once; US's call may be cancelled (EU won) before it reaches the fake.
+    # Both were asked at once; US's call is cancelled once EU won, before or after it reached the fake.
+    await asyncio.sleep(0.1)  # by now it has arrived, or never will
     us_calls = fake_coveo.calls(org)
     assert us_calls <= 1 and fake_coveo_eu.calls(org) == 1
     assert keys.home(org) == "eu"
     listing = await run(ListKeys(org), keys, deadline=deadline())  # the cache is off (ttl 0)
     assert isinstance(listing, Listing) and listing.region == "eu"
+    await asyncio.sleep(0.1)
     assert (fake_coveo.calls(org), fake_coveo_eu.calls(org)) == (us_calls, 2)  # US was not asked again
     await keys.aclose()
 
