@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -52,6 +52,15 @@ def audit_for(bot: BotProcess, org: str) -> list[dict]:
         time.sleep(0.02)
 
 
+def eventually(condition: Callable[[], bool], timeout: float = 2.0) -> bool:
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def test_an_eu_org_is_found_by_a_bot_with_us_and_eu_tokens(
     regional_bot: BotProcess, fake_coveo: FakeCoveo, fake_coveo_eu: FakeCoveo
 ) -> None:
@@ -60,7 +69,8 @@ def test_an_eu_org_is_found_by_a_bot_with_us_and_eu_tokens(
     fake_coveo_eu.add_org(org, [key])
     text = message_text(regional_bot.ask(f"{org} Push source key"))
     assert key["id"] in text and "(EU region)" in text
-    assert fake_coveo_eu.calls(org) == 1 and fake_coveo.calls(org) == 1  # both asked, US said 404
+    # Both asked at once (US's call, cancelled once EU answered, may land a moment later).
+    assert fake_coveo_eu.calls(org) == 1 and eventually(lambda: fake_coveo.calls(org) == 1)
     [audit] = audit_for(regional_bot, org)
     assert audit["outcome"] == "found" and audit["region"] == "eu"
     # Each region got its own token, never the other's.
@@ -84,7 +94,7 @@ def test_the_second_lookup_asks_the_remembered_region_only(
     key = api_key("k")
     fake_coveo_eu.add_org(org, [key])
     assert key["id"] in message_text(regional_bot.ask(f"{org} k"))
-    assert fake_coveo.calls(org) == 1
+    assert eventually(lambda: fake_coveo.calls(org) == 1)
     assert key["id"] in message_text(regional_bot.ask(f"{org} k"))
     assert "(EU region)" in message_text(regional_bot.ask(org))
     assert fake_coveo.calls(org) == 1  # US was not asked again
