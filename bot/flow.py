@@ -44,15 +44,14 @@ from bot.replies import (
     key_gone,
     lookup_modal,
     modal_errors,
+    modal_of,
     not_in_modal,
-    refused_modal,
     render,
     replaced,
     share_confirmation,
     shared_copy,
     sharing_off,
     tampered_button,
-    working_modal,
 )
 from bot.services import Services
 from bot.text import shorten
@@ -378,11 +377,7 @@ async def open_lookup(services: Services, who: Interaction, *, from_message: boo
             stop = None
             audit.update(checked=False)
         if stop is not None:
-            view = (
-                refused_modal(stop)
-                if isinstance(stop, Denied)
-                else answer_modal(render(stop, datetime.now(UTC)))
-            )
+            view = modal_of(stop)
         else:
             audit.update(outcome="opened")
             view = lookup_modal(org=find_org(who.text) if from_message else "")
@@ -408,7 +403,7 @@ async def answer_modal_submission(services: Services, who: Interaction, ack: Ack
         try:
             stop = await admit(services, who, audit)
             if stop is not None:
-                await ack(response_action="update", view=answer_modal(render(stop, datetime.now(UTC))))
+                await ack(response_action="update", view=modal_of(stop))
                 return
             command = from_fields(who.inputs.get(ORG_BLOCK, ""), who.inputs.get(NAME_BLOCK, ""))
             if isinstance(command, Invalid):
@@ -420,11 +415,11 @@ async def answer_modal_submission(services: Services, who: Interaction, ack: Ack
             if done:
                 result = work.result()
                 audit.result(result)
-                await ack(response_action="update", view=_answer_view(result))
+                await ack(response_action="update", view=modal_of(result, MODAL_BUTTONS))
                 return
             await ack(
                 response_action="update",
-                view=working_modal(command.org, command.name if isinstance(command, Lookup) else None),
+                view=modal_of(Working(command.org, command.name if isinstance(command, Lookup) else None)),
             )
             # Slack gets the ack when this listener returns: the answer follows from a task.
             services.inflight.spawn(_update_later(services, who, work, audit))
@@ -435,9 +430,7 @@ async def answer_modal_submission(services: Services, who: Interaction, ack: Ack
         except Exception:
             await _fail(
                 audit,
-                lambda reply: ack(
-                    response_action="update", view=answer_modal(render(reply, datetime.now(UTC)))
-                ),
+                lambda reply: ack(response_action="update", view=modal_of(reply)),
             )
         finally:
             if not handed_over:
@@ -452,7 +445,7 @@ async def _update_later(
     try:
         result = await work
         audit.result(result)
-        await _update_modal(services, who.view_id, _answer_view(result))
+        await _update_modal(services, who.view_id, modal_of(result, MODAL_BUTTONS))
     except asyncio.CancelledError:
         work.cancel()
         audit.update(outcome="cancelled")
@@ -460,16 +453,10 @@ async def _update_later(
     except Exception:
         await _fail(
             audit,
-            lambda reply: _update_modal(
-                services, who.view_id, answer_modal(render(reply, datetime.now(UTC)))
-            ),
+            lambda reply: _update_modal(services, who.view_id, modal_of(reply)),
         )
     finally:
         audit.write()
-
-
-def _answer_view(result: lookup.Result) -> dict[str, Any]:
-    return answer_modal(render(result, datetime.now(UTC), controls=MODAL_BUTTONS))
 
 
 async def publish_home(services: Services, who: Interaction) -> None:

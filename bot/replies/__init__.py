@@ -39,14 +39,13 @@ from bot.replies.surfaces import (
     key_gone,
     lookup_modal,
     modal_errors,
+    modal_of,
     not_in_modal,
-    refused_modal,
     replaced,
     share_confirmation,
     shared_copy,
     sharing_off,
     tampered_button,
-    working_modal,
 )
 
 __all__ = [
@@ -77,13 +76,12 @@ __all__ = [
     "key_gone",
     "lookup_modal",
     "modal_errors",
+    "modal_of",
     "not_in_modal",
-    "refused_modal",
     "render",
     "replaced",
     "share_confirmation",
     "shared_copy",
     "sharing_off",
     "tampered_button",
-    "working_modal",
 ]

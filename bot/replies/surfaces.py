@@ -12,11 +12,13 @@ from bot.apikey import ApiKey
 from bot.command import Invalid, org_and_region
 from bot.replies.messages import (
     MAX_BLOCKS,
+    NO_BUTTONS,
     OPEN_LOOKUP,
     USAGE,
+    Controls,
     Denied,
+    Outcome,
     Reply,
-    Working,
     actions_block,
     context_block,
     in_region,
@@ -152,12 +154,9 @@ def answer_modal(reply: Reply) -> dict[str, Any]:
     }
 
 
-def working_modal(org: str, query: str | None) -> dict[str, Any]:
-    return answer_modal(render(Working(org, query), datetime.now(UTC)))
-
-
-def refused_modal(denied: Denied) -> dict[str, Any]:
-    return answer_modal(render(denied, datetime.now(UTC)))
+def modal_of(outcome: Outcome, controls: Controls = NO_BUTTONS) -> dict[str, Any]:
+    """The lookup modal showing `outcome`: an answer, a refusal, "looking up", an error."""
+    return answer_modal(render(outcome, datetime.now(UTC), controls=controls))
 
 
 def home_view(refusal: Denied | None) -> dict[str, Any]:
