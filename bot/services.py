@@ -19,77 +19,80 @@ from bot.settings import Settings
 from bot.slack import WEB_API_TIMEOUT, AuditChannel, ResponsePoster, SlackAuth
 
 
-class InFlight:
-    """Counts commands still being answered, so shutdown can wait for them."""
+class Counter:
+    """How many of something are under way, and a way to wait until there are none."""
 
     def __init__(self) -> None:
-        self.count = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        # Requests whose reply to Slack (the ack) is not out yet; Socket Mode must not close
-        # its connection under them, or the answer they carry is lost.
-        self.unacked = 0
-        self._all_acked = asyncio.Event()
-        self._all_acked.set()
+        self.value = 0
+        self._none = asyncio.Event()
+        self._none.set()
+
+    def enter(self) -> None:
+        self.value += 1
+        self._none.clear()
+
+    def leave(self) -> None:
+        self.value -= 1
+        if self.value == 0:
+            self._none.set()
 
     @contextlib.contextmanager
-    def acking(self) -> Iterator[None]:
-        self.unacked += 1
-        self._all_acked.clear()
+    def counted(self) -> Iterator[None]:
+        self.enter()
         try:
             yield
         finally:
-            self.unacked -= 1
-            if self.unacked == 0:
-                self._all_acked.set()
+            self.leave()
 
-    async def wait_acked(self, grace: float) -> bool:
+    async def wait_none(self, grace: float) -> bool:
+        """True when the count reached zero within `grace` seconds."""
         try:
             async with asyncio.timeout(grace):
-                await self._all_acked.wait()
+                await self._none.wait()
         except TimeoutError:
             return False
         return True
 
-    @contextlib.contextmanager
-    def track(self) -> Iterator[None]:
-        self._enter()
-        try:
-            yield
-        finally:
-            self._leave()
 
-    def _enter(self) -> None:
-        self.count += 1
-        self._idle.clear()
+class InFlight:
+    """Counts commands still being answered, so shutdown can wait for them."""
 
-    def _leave(self) -> None:
-        self.count -= 1
-        if self.count == 0:
-            self._idle.set()
+    def __init__(self) -> None:
+        self._working = Counter()
+        # Requests whose reply to Slack (the ack) is not out yet; Socket Mode must not close
+        # its connection under them, or the answer they carry is lost.
+        self._unacked = Counter()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def count(self) -> int:
+        return self._working.value
+
+    def track(self) -> contextlib.AbstractContextManager[None]:
+        return self._working.counted()
+
+    def acking(self) -> contextlib.AbstractContextManager[None]:
+        return self._unacked.counted()
+
+    async def wait_idle(self, grace: float) -> bool:
+        return await self._working.wait_none(grace)
+
+    async def wait_acked(self, grace: float) -> bool:
+        return await self._unacked.wait_none(grace)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` in the background, counted until it ends."""
-        self._enter()
+        self._working.enter()
 
         async def tracked() -> None:
             try:
                 await work
             finally:
-                self._leave()
+                self._working.leave()
 
         task = asyncio.create_task(tracked())
         self._tasks.add(task)  # a reference, or the task may be garbage-collected mid-flight
         task.add_done_callback(self._tasks.discard)
-
-    async def wait_idle(self, grace: float) -> bool:
-        try:
-            async with asyncio.timeout(grace):
-                await self._idle.wait()
-        except TimeoutError:
-            return False
-        return True
 
 
 @dataclass
