@@ -55,6 +55,9 @@ class Redactor(logging.Filter):
         return True
 
 
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -68,7 +71,9 @@ class JsonFormatter(logging.Formatter):
                 line[name] = value
         if record.exc_text:
             line["exception"] = record.exc_text
-        return json.dumps(line, default=str, ensure_ascii=False)
+        # One record, one physical line: JSON leaves U+0085, U+2028 and U+2029 raw, and line-based
+        # tools (and str.splitlines) break a record there, so a query could split its own audit line.
+        return json.dumps(line, default=str, ensure_ascii=False).translate(_LINE_BREAKS)
 
 
 class TextFormatter(logging.Formatter):

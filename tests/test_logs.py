@@ -59,3 +59,10 @@ def test_text_format_is_readable() -> None:
         logging.getLogger().handlers.clear()
     assert "INFO" in stream.getvalue() and "hello event=start" in stream.getvalue()
     assert not stream.getvalue().startswith("{")
+
+
+def test_a_json_record_is_one_line_whatever_its_text_holds(captured: io.StringIO) -> None:
+    # Unicode line breaks that JSON leaves raw would split the record for any line-based reader.
+    logs.AUDIT.info("command", extra={"query": "a\u2028b\u2029c\x85d\re\nf"})
+    [line] = captured.getvalue().splitlines()
+    assert json.loads(line)["query"] == "a\u2028b\u2029c\x85d\re\nf"
