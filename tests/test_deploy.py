@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from dotenv import dotenv_values
 
-from bot.settings import load_settings
+from bot.settings import REGIONS, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "deploy" / "apikeyid.service"
-SECRETS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "COVEO_ACCESS_TOKEN")
+REGION_TOKENS = tuple(f"COVEO_ACCESS_TOKEN_{region.upper()}" for region in REGIONS)
+SECRETS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", *REGION_TOKENS)
 HARDENING = {
     "NoNewPrivileges": "yes",
     "ProtectSystem": "strict",
@@ -89,15 +90,21 @@ def test_every_credential_is_read_through_its_file_variable(commented: bool) -> 
         assert credentials[path.removeprefix("%d/")].startswith("/etc/apikeyid/")
         # The credential is named like the variable, so an admin can tell which file is which.
         assert path == "%d/" + variable.removesuffix("_FILE").lower().replace("_", "-")
-    expected = {"SLACK_BOT_TOKEN", "COVEO_ACCESS_TOKEN"} | (
-        {"SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"} if commented else {"SLACK_SIGNING_SECRET"}
+    # Every region's token has its pair of lines, US's in force and the others ready to uncomment.
+    expected = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "COVEO_ACCESS_TOKEN_US"} | (
+        {"SLACK_APP_TOKEN", *REGION_TOKENS} if commented else set()
     )
     assert {v.removesuffix("_FILE") for v in files} == expected
 
 
-def test_the_units_environment_configures_the_bot(tmp_path: Path) -> None:
-    """What the unit hands the bot, with the credentials directory filled in, is a valid configuration."""
-    service = settings_of(UNIT.read_text(encoding="utf-8"))
+@pytest.mark.parametrize("every_region", [False, True], ids=["as-shipped", "every-region-uncommented"])
+def test_the_units_environment_configures_the_bot(tmp_path: Path, every_region: bool) -> None:
+    """What the unit hands the bot, with the credentials directory filled in, is a valid
+    configuration: as shipped (US), and with every region's lines uncommented (README: adding a region)."""
+    text = UNIT.read_text(encoding="utf-8")
+    if every_region:
+        text = re.sub(r"(?m)^#((LoadCredential|Environment)=\S*coveo-access-token-)", r"\1", text)
+    service = settings_of(text)
     env: dict[str, str] = {}
     for assignment in values(service, "Environment"):
         name, _, value = assignment.partition("=")
@@ -110,11 +117,14 @@ def test_the_units_environment_configures_the_bot(tmp_path: Path) -> None:
         name = credential.split(":", 1)[0]
         (tmp_path / name).write_text("xoxb-1-2-abc\n" if name == "slack-bot-token" else f"{name}-value\n")
     settings = load_settings(env)
-    assert settings.coveo_regions[0].token_file == tmp_path / "coveo-access-token"
+    served = REGIONS if every_region else ("us",)
+    assert [(r.name, r.token_file) for r in settings.coveo_regions] == [
+        (region, tmp_path / f"coveo-access-token-{region}") for region in served
+    ]
     assert set(settings.secrets()) == {
         "xoxb-1-2-abc",
         "slack-signing-secret-value",
-        "coveo-access-token-value",
+        *(f"coveo-access-token-{region}-value" for region in served),
     }
 
 
