@@ -37,11 +37,12 @@ RUN --mount=type=secret,id=ca \
     && /opt/build/bin/pip install --require-hashes --no-deps -r /tmp/setuptools.txt
 COPY bot ./bot
 # The bot from its wheel, without its dependencies (installed above, pinned); then pip and
-# setuptools leave the venv: nothing installs anything at run time.
+# setuptools leave the venv: nothing installs anything at run time. The import (-I: not from
+# /src) fails the build when the wheel misses a module.
 RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheels . \
     && /opt/apikeyid/bin/pip install --no-deps --no-index /tmp/wheels/apikeyid-*.whl \
     && /opt/apikeyid/bin/python -m pip uninstall --yes pip setuptools \
-    && /opt/apikeyid/bin/python -c "import bot.server, bot.socket_mode"
+    && /opt/apikeyid/bin/python -I -c "import bot.server, bot.socket_mode"
 
 # ---- the image: the base and the venv, nothing else ----
 FROM ${BASE_IMAGE}
