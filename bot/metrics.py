@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import math
+import platform
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from types import TracebackType
 from typing import Any
 
@@ -75,6 +78,15 @@ ANSWER_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30
 COVEO_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0)
 
 
+def bot_version() -> str:
+    """The installed package's version (pyproject.toml's), or "unknown" when run from a checkout
+    that was never installed."""
+    try:
+        return package_version("apikeyid")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def bounded(value: object, allowed: frozenset[str] | tuple[str, ...]) -> str:
     """`value` when it is one of `allowed`, otherwise "other"."""
     return value if isinstance(value, str) and value in allowed else OTHER
@@ -94,9 +106,17 @@ def status_label(status: object) -> str:
 class Metrics:
     """The registry and every metric of one bot process; hooks elsewhere call its methods."""
 
-    def __init__(self) -> None:
+    def __init__(self, wall_clock: Callable[[], float] = time.time) -> None:
         self.registry = CollectorRegistry()
+        self._wall_clock = wall_clock
         registry = self.registry
+        build_info = Gauge(
+            "apikeyid_build_info",
+            "Always 1; its labels say which bot runs: the package version and the Python version.",
+            ["version", "python"],
+            registry=registry,
+        )
+        build_info.labels(bot_version(), platform.python_version()).set(1)
         self.commands = Counter(
             "apikeyid_commands",
             "Commands, clicks and modal submissions answered, by kind and audit outcome.",
@@ -151,6 +171,13 @@ class Metrics:
             "apikeyid_access_denied",
             "Requests refused by access control, by reason.",
             ["reason"],
+            registry=registry,
+        )
+        self.coveo_last_success = Gauge(
+            "apikeyid_coveo_last_success_timestamp_seconds",
+            "When Coveo last answered a request with success (2xx), in Unix time, by region; "
+            "absent for a region until its first success.",
+            ["region"],
             registry=registry,
         )
         self.in_flight = Gauge("apikeyid_in_flight", "Commands still being answered.", registry=registry)
@@ -235,6 +262,10 @@ class Metrics:
         request.status = answer.status`. An exception leaving the block says the status instead."""
         return CoveoRequest(self, region_label(region))
 
+    def coveo_succeeded(self, region: str) -> None:
+        """Coveo answered `region`'s request with success: now is its last success."""
+        self.coveo_last_success.labels(region_label(region)).set(self._wall_clock())
+
     def coveo_retry(self, region: str) -> None:
         self.coveo_retries.labels(region_label(region)).inc()
 
@@ -272,6 +303,8 @@ class CoveoRequest:
         status = self.status if error is None else _failure_status(error)
         self._metrics.coveo_requests.labels(self._region, status_label(status)).inc()
         self._metrics.coveo_duration.labels(self._region).observe(time.monotonic() - self._started)
+        if error is None and isinstance(status, int) and 200 <= status <= 299:
+            self._metrics.coveo_succeeded(self._region)
 
 
 def _failure_status(error: BaseException) -> int | str:

@@ -256,3 +256,38 @@ async def test_readyz_says_draining_even_where_the_http_server_no_longer_takes_c
         assert draining.status == 503 and draining.text is not None and '"draining"' in draining.text
     finally:
         await services.close()
+
+
+def test_build_info_names_the_installed_version() -> None:
+    from importlib.metadata import version
+
+    metrics = Metrics()
+    found = [
+        dict(labels)
+        for (name, labels), number in samples(metrics).items()
+        if name == "apikeyid_build_info" and number == 1
+    ]
+    assert len(found) == 1
+    assert found[0]["version"] == version("apikeyid")  # `make install` installed this checkout
+    assert found[0]["python"].startswith("3.")
+
+
+async def test_the_last_coveo_success_is_a_timestamp_absent_until_the_first() -> None:
+    now = [1_800_000_000.0]
+    metrics = Metrics(wall_clock=lambda: now[0])
+    metrics.watch(in_flight=lambda: 0, token_rejected={"us": lambda: False, "eu": lambda: False})
+    name = "apikeyid_coveo_last_success_timestamp_seconds"
+    assert not [key for key in samples(metrics) if key[0] == name]  # never +Inf, never a made-up 0
+    async with metrics.coveo_request("eu") as request:
+        request.status = 200
+    now[0] += 30
+    async with metrics.coveo_request("eu") as request:
+        request.status = 503  # an answer, not a success: the timestamp stays
+    with pytest.raises(httpx.ConnectError):
+        async with metrics.coveo_request("eu"):
+            raise httpx.ConnectError("refused")
+    assert value(metrics, name, region="eu") == 1_800_000_000.0
+    assert value(metrics, name, region="us") is None
+    async with metrics.coveo_request("us") as request:
+        request.status = 200
+    assert value(metrics, name, region="us") == 1_800_000_030.0
