@@ -6,7 +6,7 @@
 #   podman build --build-arg BASE_IMAGE=localhost/my-python:3.11 -t apikeyid .
 #       another base: any image with Python 3.11 at `python3` and its `venv` module
 #
-# Running it: README.md, "On Kubernetes" (deploy/kubernetes/) and "In a container".
+# Running it: README.md, "In a container, on Kubernetes" (deploy/kubernetes/).
 # Checked by hadolint (tests/test_deploy.py) and built, run and stopped by tests/test_image.py.
 
 ARG BASE_IMAGE=docker.io/library/python:3.11-slim-bookworm

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck unit bench check clean lock
+.PHONY: install run test lint typecheck unit image-test bench check clean lock
 
 install: $(STAMP)
 
@@ -48,9 +48,15 @@ typecheck: install
 	$(BIN)/mypy
 
 unit: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --ignore=tests/test_image.py
 
-test: lint typecheck unit
+# Builds the image from the Dockerfile, runs it with the fakes and stops it (tests/test_image.py):
+# with podman (or a docker whose daemon answers); skipped, saying why, where there is neither.
+# -s shows the image's size and build time.
+image-test: install
+	$(BIN)/python -m pytest tests/test_image.py -rs -s
+
+test: lint typecheck unit image-test
 
 bench: install
 	$(BIN)/python scripts/bench.py
