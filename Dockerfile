@@ -24,21 +24,27 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DEFAULT_TIMEOUT=120
 WORKDIR /src
-COPY requirements.txt requirements-dev.txt pyproject.toml README.md ./
-# The runtime dependencies, each download checked against its hash in requirements.txt. A venv
-# for building the wheel gets the pinned setuptools (its hashed lines from requirements-dev.txt).
-# The optional build secret `ca` (a CA bundle) is mounted for these RUNs only.
+# Each step copies only what it reads, so the layers of the dependencies are rebuilt only when
+# their lock changes. The optional build secret `ca` (a CA bundle) is mounted for the RUNs that
+# download, and for nothing else.
+# The runtime dependencies, each download checked against its hash in requirements.txt.
+COPY requirements.txt ./
 RUN --mount=type=secret,id=ca \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
     && python3 -m venv /opt/apikeyid \
-    && /opt/apikeyid/bin/pip install --require-hashes --no-deps -r requirements.txt \
+    && /opt/apikeyid/bin/pip install --require-hashes --no-deps -r requirements.txt
+# A venv that builds the wheel, with the pinned setuptools (its hashed lines from requirements-dev.txt).
+COPY requirements-dev.txt ./
+RUN --mount=type=secret,id=ca \
+    if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
     && python3 -m venv /opt/build \
     && awk '/^setuptools==/ {p=1} p {print} p && !/\\$/ {exit}' requirements-dev.txt > /tmp/setuptools.txt \
     && /opt/build/bin/pip install --require-hashes --no-deps -r /tmp/setuptools.txt
-COPY bot ./bot
 # The bot from its wheel, without its dependencies (installed above, pinned); then pip and
 # setuptools leave the venv: nothing installs anything at run time. The import (-I: not from
 # /src) fails the build when the wheel misses a module.
+COPY pyproject.toml README.md ./
+COPY bot ./bot
 RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheels . \
     && /opt/apikeyid/bin/pip install --no-deps --no-index /tmp/wheels/apikeyid-*.whl \
     && /opt/apikeyid/bin/python -m pip uninstall --yes pip setuptools \
