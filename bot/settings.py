@@ -71,8 +71,9 @@ class SettingsError(Exception):
         lines += [f"  - {p}" for p in self.problems]
         lines += [
             "",
-            "Set these in the environment or in a .env file next to the Makefile;",
-            ".env.example lists every variable, and README.md explains each step.",
+            "Set these in the environment, or in a .env file in the directory you start the bot from",
+            "(only that directory's .env is read). .env.example and README.md, in the project's",
+            "source or its sdist, list every variable and explain each step.",
         ]
         return "\n".join(lines)
 
