@@ -24,15 +24,27 @@ from tests.fakes.slack import BOT_TOKEN, FakeSlack
 
 
 def tracked(prefix: str = ".") -> set[str]:
-    """The project's files as a fresh clone has them (and new ones not yet committed)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", prefix],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return {path for path in listed.splitlines() if (ROOT / path).is_file()}
+    """The project's files as a fresh clone has them (and new ones not yet committed); outside a
+    git checkout (say, an unpacked sdist), the files of the folders the package and tests live in."""
+    git = shutil.which("git")
+    if git and (ROOT / ".git").exists():
+        listed = subprocess.run(
+            [git, "ls-files", "--cached", "--others", "--exclude-standard", prefix],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+    else:
+        folders = ("bot", "tests", "slack") if prefix == "." else (prefix,)
+        listed = [
+            str(path.relative_to(ROOT))
+            for folder in folders
+            for path in (ROOT / folder).rglob("*")
+            if "__pycache__" not in path.parts
+        ]
+        listed += [p.name for p in ROOT.iterdir() if p.is_file()] if prefix == "." else []
+    return {path for path in listed if (ROOT / path).is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -189,11 +201,15 @@ def test_installed_command_serves_slack_outside_the_repository(
             "trigger_id": "1.2.3",
         }
     )
-    answer = httpx.post(f"{served}/slack/events", content=body, headers=sign(body), trust_env=False, timeout=10)
+    answer = httpx.post(
+        f"{served}/slack/events", content=body, headers=sign(body), trust_env=False, timeout=10
+    )
     assert answer.status_code == 200
     text = answer.text
     if "Looking up" in text:  # the answer followed on response_url
-        text = str(fake_slack.wait_for_answers(dict(p.split("=", 1) for p in body.split("&"))["response_url"]))
+        text = str(
+            fake_slack.wait_for_answers(dict(p.split("=", 1) for p in body.split("&"))["response_url"])
+        )
     assert key["id"] in text
 
 
