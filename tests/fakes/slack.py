@@ -20,12 +20,16 @@ APP_TOKEN = "xapp-1-A0APP-3333333333-testapptokenvalue"
 
 
 class FakeSlack:
-    def __init__(self) -> None:
+    def __init__(self, enterprise_id: str | None = None) -> None:
+        # Set: the bot's workspace T0001 is part of this Enterprise Grid org (auth.test says so,
+        # and every users.info record carries `enterprise_user`, as Slack's docs show on Grid).
+        self.enterprise_id = enterprise_id
         self.auth_test_calls = 0
         self.auth_test_fails = False
         # users.info records by user id; anyone not here is "user_not_found".
         self.users: dict[str, dict[str, Any]] = {
-            user: member(user) for user in ("U0ALLOWED", "U0MEMBER", "U0OUTSIDER", "U0NOPE", "U0STRANGER")
+            user: member(user, enterprise_id)
+            for user in ("U0ALLOWED", "U0MEMBER", "U0OUTSIDER", "U0NOPE", "U0STRANGER")
         }
         self.users_info_calls: list[str] = []
         self.users_info_delay = 0.0  # seconds before users.info answers (a slow Slack)
@@ -86,6 +90,8 @@ class FakeSlack:
                 self.auth_test_calls += 1
             if self.auth_test_fails:
                 return web.json_response({"ok": False, "error": "internal_error"}, status=500)
+            # auth.test as Slack's docs show it; on Grid it adds `enterprise_id` (and `is_enterprise_install`).
+            grid = {"enterprise_id": self.enterprise_id, "is_enterprise_install": False}
             return web.json_response(
                 {
                     "ok": True,
@@ -96,6 +102,7 @@ class FakeSlack:
                     "user_id": "U0BOT",
                     "bot_id": "B0BOT",
                 }
+                | (grid if self.enterprise_id else {})
             )
         if method == "usergroups.users.list":
             form = await request.post()
@@ -216,9 +223,10 @@ class FakeSlack:
         return envelope_id
 
 
-def member(user: str, **fields: Any) -> dict[str, Any]:
-    """A users.info record of a full member of the bot's team T0001, with `fields` changed."""
-    record = {
+def member(user: str, enterprise_id: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A users.info record of a full member of the bot's team T0001, with `fields` changed; on
+    Grid (`enterprise_id`) with the `enterprise_user` object Slack adds there."""
+    record: dict[str, Any] = {
         "id": user,
         "team_id": "T0001",
         "deleted": False,
@@ -227,4 +235,13 @@ def member(user: str, **fields: Any) -> dict[str, Any]:
         "is_restricted": False,
         "is_ultra_restricted": False,
     }
+    if enterprise_id:
+        record["enterprise_user"] = {
+            "id": user,
+            "enterprise_id": enterprise_id,
+            "enterprise_name": "Example Org",
+            "is_admin": False,
+            "is_owner": False,
+            "teams": ["T0001"],
+        }
     return record | fields
