@@ -70,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "lookup":
         from bot.cli import run_lookup
 
-        return run_lookup(settings, [args.org, *args.name], as_json=args.json, region=args.region)
+        # A pasted key value is looked up by the end Coveo's mask shows; the whole value goes no further.
+        words = [logs.hide_key_values(word) for word in (args.org, *args.name)]
+        return run_lookup(settings, words, as_json=args.json, region=args.region)
     if args.action == "check":
         from bot.doctor import run_check
 

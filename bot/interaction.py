@@ -4,6 +4,11 @@ Slack sends different shapes for a slash command (flat form fields), a button cl
 shortcut (`user`, `team`, `actions`… in a JSON payload), a modal submission (`view.state`)
 and an event (`event`). Listeners get an `Interaction` instead of picking at dicts, and
 every field is a string of the expected type or empty: a missing or odd field never raises.
+
+What people type (a command's text, a modal's inputs, a message a shortcut was used on) is read
+with every pasted Coveo API key value cut to its visible end (`bot.logs.hide_key_values`), so the
+secret reaches no log, audit line, audit channel or echo, and the lookup still finds the key by
+the end of its value.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.access import Requester
+from bot.logs import hide_key_values
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,7 @@ class Interaction:
             channel_id=_text(body.get("channel_id")) or None,
             response_url=_text(body.get("response_url")),
             trigger_id=_text(body.get("trigger_id")),
-            text=_text(body.get("text")),
+            text=hide_key_values(_text(body.get("text"))),
             received_at=received_at or time.monotonic(),
         )
 
@@ -68,7 +74,7 @@ class Interaction:
             channel_id=_text(_dict(body.get("channel")).get("id")) or None,
             response_url=_text(body.get("response_url")),
             trigger_id=_text(body.get("trigger_id")),
-            text=_text(message.get("text")),
+            text=hide_key_values(_text(message.get("text"))),
             action_id=_text(action.get("action_id")),
             action_value=_text(action.get("value")),
             view_id=_text(view.get("id")),
@@ -130,7 +136,7 @@ def _inputs(view: dict[str, Any]) -> dict[str, str]:
         for element in _dict(actions).values():
             value = _dict(element).get("value")
             if isinstance(block_id, str):
-                found[block_id] = _text(value)
+                found[block_id] = hide_key_values(_text(value))
     return found
 
 
