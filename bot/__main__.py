@@ -81,26 +81,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def serve(settings: Settings) -> int:
+    """Serve Slack until SIGTERM or SIGINT; the exit code is 0, or 2 for a configuration error
+    Slack reveals (a refused SLACK_APP_TOKEN), which a supervisor should not restart on."""
     if settings.socket_mode:
         from bot.socket_mode import run_socket_mode
 
-        asyncio.run(run_socket_mode(settings))
-        return 0
-    from aiohttp import web
+        return asyncio.run(run_socket_mode(settings))
+    from bot.server import run_http
 
-    from bot.server import build_web_app
-
-    log.info(
-        "starting HTTP server",
-        extra={
-            "event": "start",
-            "host": settings.host,
-            "port": settings.port,
-            "access": settings.access_policy(),
-        },
-    )
-    web.run_app(build_web_app(settings), host=settings.host, port=settings.port, print=None, access_log=None)
-    return 0
+    return asyncio.run(run_http(settings))
 
 
 if __name__ == "__main__":
