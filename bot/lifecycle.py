@@ -6,6 +6,8 @@ import asyncio
 import gc
 import logging
 import signal
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from slack_bolt.async_app import AsyncApp
 
@@ -25,6 +27,23 @@ def stop_signals() -> asyncio.Event:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     return stop
+
+
+T = TypeVar("T")
+
+
+async def unless_stopped(stop: asyncio.Event, work: Awaitable[T]) -> T | None:
+    """`work`'s result, or None when a signal comes first (then `work` is cancelled): a start-up
+    waiting on Slack (auth.test, up to its timeout) never delays a stop."""
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return None
 
 
 def worst_stop(settings: Settings) -> float:

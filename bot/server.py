@@ -24,7 +24,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.lifecycle import drain, stop_signals
+from bot.lifecycle import drain, stop_signals, unless_stopped
 from bot.lifecycle import start as lifecycle_start
 from bot.lifecycle import stop as lifecycle_stop
 from bot.services import Services
@@ -58,7 +58,9 @@ async def run_http(settings: Settings) -> int:
     stop = stop_signals()
     webapp = build_web_app(settings)
     runner = web.AppRunner(webapp, access_log=None, handle_signals=False)
-    await runner.setup()
+    if not await unless_stopped(stop, _setup(runner)):
+        log.info("stopped during start-up", extra={"event": "shutdown"})
+        return 0
     try:
         await web.TCPSite(runner, settings.host, settings.port).start()
         log.info(
@@ -82,6 +84,11 @@ async def run_http(settings: Settings) -> int:
     finally:
         await runner.cleanup()  # the listener closes, then the drain (on_shutdown), then the clients
     return 0
+
+
+async def _setup(runner: web.AppRunner) -> bool:
+    await runner.setup()  # runs the lifecycle's start (auth.test, group lists)
+    return True
 
 
 def build_web_app(settings: Settings) -> web.Application:

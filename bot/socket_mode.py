@@ -41,7 +41,11 @@ async def run_socket_mode(settings: Settings) -> int:
     a refused app token is a configuration error (exit 2) instead of an endless retry."""
     assert settings.slack_app_token is not None  # socket_mode is true only with an app token
     stop = lifecycle.stop_signals()  # first: a signal during start-up counts too
-    services, app = await lifecycle.start(settings)
+    started = await lifecycle.unless_stopped(stop, lifecycle.start(settings))
+    if started is None:
+        log.info("stopped during start-up", extra={"event": "shutdown"})
+        return 0
+    services, app = started
     handler = AsyncSocketModeHandler(app, settings.slack_app_token.reveal(), web_client=services.slack_client)
     refused = _watch_for_refusal(handler)
     health = await _start_health_server(settings, services, handler) if settings.port_given else None

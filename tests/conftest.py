@@ -88,7 +88,8 @@ class BotProcess:
         self.stop_took: float | None = None  # seconds from the signal to the exit, once stopped
         self.client = httpx.Client(timeout=10, trust_env=False)
 
-    def start(self) -> BotProcess:
+    def launch(self) -> subprocess.Popen[bytes]:
+        """Start the process and return at once (`start` also waits until it serves)."""
         # The bot runs in an empty folder so that a developer's own .env is never read.
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
@@ -98,6 +99,11 @@ class BotProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
+        return self.process
+
+    def start(self) -> BotProcess:
+        self.launch()
+        assert self.process is not None
         end = time.monotonic() + 20
         while time.monotonic() < end:
             if self.process.poll() is not None:

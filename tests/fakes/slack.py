@@ -26,6 +26,7 @@ class FakeSlack:
         self.enterprise_id = enterprise_id
         self.auth_test_calls = 0
         self.auth_test_fails = False
+        self.auth_test_delay = 0.0  # seconds before auth.test answers (a slow Slack at start-up)
         # users.info records by user id; anyone not here is "user_not_found".
         self.users: dict[str, dict[str, Any]] = {
             user: member(user, enterprise_id)
@@ -51,6 +52,9 @@ class FakeSlack:
         app.router.add_post("/floor", self._floor)
         self.sockets: list[web.WebSocketResponse] = []
         self.envelope_replies: dict[str, dict[str, Any]] = {}
+        # Set: apps.connections.open hands out this WebSocket URL instead (one nobody answers on,
+        # to play a Socket Mode endpoint the bot cannot reach).
+        self.socket_url: str | None = None
         self.server = BackgroundServer(app)
 
     @property
@@ -82,12 +86,17 @@ class FakeSlack:
         if method == "apps.connections.open":
             if request.headers.get("Authorization") != f"Bearer {APP_TOKEN}":
                 return web.json_response({"ok": False, "error": "invalid_auth"})
-            return web.json_response({"ok": True, "url": f"ws://127.0.0.1:{self.server.port}/socket"})
+            # Slack's apps.connections.open answer: {"ok": true, "url": "wss://…"}; a refused app
+            # token gets {"ok": false, "error": "invalid_auth"} (Slack's method docs).
+            url = self.socket_url or f"ws://127.0.0.1:{self.server.port}/socket"
+            return web.json_response({"ok": True, "url": url})
         if request.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
         if method == "auth.test":
             with self._lock:
                 self.auth_test_calls += 1
+            if self.auth_test_delay:
+                await asyncio.sleep(self.auth_test_delay)
             if self.auth_test_fails:
                 return web.json_response({"ok": False, "error": "internal_error"}, status=500)
             # auth.test as Slack's docs show it; on Grid it adds `enterprise_id` (and `is_enterprise_install`).
