@@ -171,9 +171,14 @@ def _judge(user: dict[str, Any], workspace: Workspace) -> Refusal | None:
         return Refusal.BOT_USER
     if user.get("is_restricted") or user.get("is_ultra_restricted") or user.get("is_stranger"):
         return Refusal.GUEST
+    # On Grid the record names the org in `enterprise_user.enterprise_id`, and its `team_id` can be
+    # the org's id (E…) rather than a workspace's (Slack's users.info and user object docs).
     grid = user.get("enterprise_user")
     enterprise_id = grid.get("enterprise_id") if isinstance(grid, dict) else None
-    if not workspace.includes(user.get("team_id"), enterprise_id):
+    team_id = user.get("team_id")
+    if isinstance(team_id, str) and team_id.startswith("E"):
+        enterprise_id, team_id = enterprise_id or team_id, None
+    if not workspace.includes(team_id, enterprise_id):
         return Refusal.OTHER_WORKSPACE
     return None
 

@@ -4,6 +4,11 @@ Slack sends different shapes for a slash command (flat form fields), a button cl
 shortcut (`user`, `team`, `actions`… in a JSON payload), a modal submission (`view.state`)
 and an event (`event`). Listeners get an `Interaction` instead of picking at dicts, and
 every field is a string of the expected type or empty: a missing or odd field never raises.
+
+What people type (a command's text, a modal's inputs, a message a shortcut was used on) is read
+with every pasted Coveo API key value cut to its visible end (`bot.logs.hide_key_values`), so the
+secret reaches no log, audit line, audit channel or echo, and the lookup still finds the key by
+the end of its value.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.access import Requester
+from bot.logs import hide_key_values
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,8 @@ class Interaction:
 
     @classmethod
     def from_command(cls, body: dict[str, Any], received_at: float | None = None) -> Interaction:
+        """A slash command's form fields: `team_id`, and on Grid `enterprise_id` (Slack's slash
+        command docs; bolt-python's tests/scenario_tests_async/test_slash_command.py)."""
         return cls(
             user_id=_text(body.get("user_id")),
             team_id=_text(body.get("team_id")) or None,
@@ -47,7 +55,7 @@ class Interaction:
             channel_id=_text(body.get("channel_id")) or None,
             response_url=_text(body.get("response_url")),
             trigger_id=_text(body.get("trigger_id")),
-            text=_text(body.get("text")),
+            text=hide_key_values(_text(body.get("text"))),
             received_at=received_at or time.monotonic(),
         )
 
@@ -58,15 +66,15 @@ class Interaction:
         action = _dict(next(iter(_list(body.get("actions"))), None))
         view = _dict(body.get("view"))
         message = _dict(body.get("message"))
+        team_id, enterprise_id = _actor(body)
         return cls(
-            # Slack Connect: the person's own team, not the workspace the message lives in.
             user_id=_text(user.get("id")),
-            team_id=_text(user.get("team_id")) or _text(_dict(body.get("team")).get("id")) or None,
-            enterprise_id=_text(_dict(body.get("enterprise")).get("id")) or None,
+            team_id=team_id,
+            enterprise_id=enterprise_id,
             channel_id=_text(_dict(body.get("channel")).get("id")) or None,
             response_url=_text(body.get("response_url")),
             trigger_id=_text(body.get("trigger_id")),
-            text=_text(message.get("text")),
+            text=hide_key_values(_text(message.get("text"))),
             action_id=_text(action.get("action_id")),
             action_value=_text(action.get("value")),
             view_id=_text(view.get("id")),
@@ -76,12 +84,49 @@ class Interaction:
 
     @classmethod
     def from_event(cls, body: dict[str, Any]) -> Interaction:
+        """An Events API envelope (app_home_opened): `team_id` and `enterprise_id` at the top, as in
+        bolt-python's tests/scenario_tests_async/test_events_org_apps.py; `authorizations[0]` (the
+        installation the event was delivered for) when the top gives none."""
         event = _dict(body.get("event"))
+        authorization = _dict(next(iter(_list(body.get("authorizations"))), None))
+        team_id = _text(body.get("team_id")) or _text(authorization.get("team_id"))
+        enterprise_id = _text(body.get("enterprise_id")) or _text(authorization.get("enterprise_id"))
+        if _is_enterprise(team_id):  # an org-wide installation names the org where a team would be
+            enterprise_id, team_id = enterprise_id or team_id, ""
         return cls(
             user_id=_text(event.get("user")),
-            team_id=_text(body.get("team_id")) or None,
-            enterprise_id=_text(body.get("enterprise_id")) or None,
+            team_id=team_id or None,
+            enterprise_id=enterprise_id or None,
         )
+
+
+def _actor(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The workspace and Enterprise Grid org of the person who clicked, shortcut or submitted.
+
+    The shapes (Slack's interactivity payload docs; bolt-python's tests/scenario_tests_async/
+    test_block_actions.py, test_view_submission.py, test_shortcut.py):
+    - `team`: {"id": "T…", "domain": …}, and on Grid also "enterprise_id": "E…", "enterprise_name";
+      on an org-wide installation `team` can be null.
+    - `user`: {"id", "username", "team_id"}; on Grid `user.team_id` can be the org's id (E…).
+    - `enterprise`: {"id": "E…", "name": …} or null.
+    Slack Connect: `team` and `user.team_id` are the person's own (a partner's) team and org, not
+    the workspace the message lives in, so a partner stays another workspace. The `enterprise`
+    object counts only when `team` names no team (org-wide installations), since it describes the
+    installation rather than the person.
+    """
+    team = _dict(body.get("team"))
+    user_team = _text(_dict(body.get("user")).get("team_id"))
+    enterprise = body.get("enterprise")
+    enterprise_id = _text(team.get("enterprise_id")) or (user_team if _is_enterprise(user_team) else "")
+    if not enterprise_id and not _text(team.get("id")):
+        enterprise_id = _text(enterprise) or _text(_dict(enterprise).get("id"))
+    team_id = user_team if user_team and not _is_enterprise(user_team) else _text(team.get("id"))
+    return team_id or None, enterprise_id or None
+
+
+def _is_enterprise(team_id: str) -> bool:
+    """Slack's ids of Enterprise Grid orgs start with E (teams with T)."""
+    return team_id.startswith("E")
 
 
 def _inputs(view: dict[str, Any]) -> dict[str, str]:
@@ -91,7 +136,7 @@ def _inputs(view: dict[str, Any]) -> dict[str, str]:
         for element in _dict(actions).values():
             value = _dict(element).get("value")
             if isinstance(block_id, str):
-                found[block_id] = _text(value)
+                found[block_id] = hide_key_values(_text(value))
     return found
 
 

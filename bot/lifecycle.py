@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+import signal
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from slack_bolt.async_app import AsyncApp
 
@@ -14,6 +18,39 @@ from bot.slack import WEB_API_TIMEOUT, ResponsePoster
 
 log = logging.getLogger(__name__)
 GC_THRESHOLD = 50_000
+
+
+def stop_signals() -> asyncio.Event:
+    """An event set by SIGTERM (the platform) or SIGINT (Ctrl-C), whatever the bot is doing then."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+T = TypeVar("T")
+
+
+async def unless_stopped(stop: asyncio.Event, work: Awaitable[T]) -> T | None:
+    """`work`'s result, or None when a signal comes first (then `work` is cancelled): a start-up
+    waiting on Slack (auth.test, up to its timeout) never delays a stop."""
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return None
+
+
+def worst_stop(settings: Settings) -> float:
+    """The longest a stop can take in HTTP mode, SIGTERM to exit: the shutdown delay, then the drain
+    (Socket Mode has no delay, but up to 3 s for the last acks). The README's grace periods
+    (Kubernetes, systemd, a PaaS) are this plus a margin."""
+    return settings.shutdown_delay + drain_grace(settings)
 
 
 async def start(settings: Settings) -> tuple[Services, AsyncApp]:

@@ -17,6 +17,11 @@ from typing import Any, TextIO
 AUDIT = logging.getLogger("apikeyid.audit")
 _redactors: list[Redactor] = []
 
+# A Coveo API key's whole value, as support engineers paste what customers send them: `xx` and a
+# UUID (with or without its dashes). Its last characters are what Coveo's masked value shows.
+PASTED_KEY_VALUE = re.compile(
+    r"xx([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})(?![0-9a-z])", re.I
+)
 # Shapes of secrets we may meet even when they are not ours to know in advance.
 _SECRET_SHAPES = re.compile(
     r"xox[abprse]-[A-Za-z0-9-]+"  # Slack tokens
@@ -24,6 +29,16 @@ _SECRET_SHAPES = re.compile(
     r"|https?://[^\s\"']*/(?:commands|actions|services)/[^\s\"']+"  # response_url and webhooks
     r"|(?i:bearer)\s+[A-Za-z0-9._~+/=-]+"  # Authorization headers
 )
+VALUE_TAIL_SHOWN = 4  # what a hidden key value leaves: as many characters as Coveo's mask shows
+
+
+def hide_key_values(text: str) -> str:
+    """Text a person typed, with every pasted API key value cut to the end Coveo's mask shows
+    (`xx65151ec3-…-09b4c0f71343` → `…1343`): the secret never enters the bot, and a lookup of
+    it still finds the key by the visible end of its value."""
+    return PASTED_KEY_VALUE.sub(lambda m: "…" + m.group(5)[-VALUE_TAIL_SHOWN:].lower(), text)
+
+
 _STANDARD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
@@ -41,7 +56,7 @@ class Redactor(logging.Filter):
     def scrub(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, "****")
-        return _SECRET_SHAPES.sub("****", text)
+        return PASTED_KEY_VALUE.sub("****", _SECRET_SHAPES.sub("****", text))
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = self.scrub(record.getMessage())

@@ -7,6 +7,8 @@ stale or forged request is refused with 401 (never a 500) and its body is never 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -22,7 +24,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.lifecycle import drain
+from bot.lifecycle import drain, stop_signals, unless_stopped
 from bot.lifecycle import start as lifecycle_start
 from bot.lifecycle import stop as lifecycle_stop
 from bot.services import Services
@@ -40,10 +42,58 @@ SERVICES = web.AppKey("services", Services)
 BOLT = web.AppKey("bolt", AsyncApp)
 STARTED = web.AppKey("started", float)
 SOCKET = web.AppKey("socket", object)  # Socket Mode client, when the bot runs in that mode
+# Set on SIGTERM in HTTP mode: /readyz says 503 while requests are still served for a moment.
+STOPPING = web.AppKey("stopping", asyncio.Event)
+
+
+async def run_http(settings: Settings) -> int:
+    """Serve until SIGTERM or SIGINT; then stop without refusing anyone the platform still routes here.
+
+    On the signal /readyz turns 503 at once, but the listener keeps serving for
+    APIKEYID_SHUTDOWN_DELAY seconds: an orchestrator takes the process out of its endpoints only
+    after its next probe, and a request sent in between would otherwise meet a closed port (Slack
+    shows the user an error). Then the listener closes, the commands in flight are drained, and
+    the process exits 0. A second signal skips what is left of the delay.
+    """
+    stop = stop_signals()
+    webapp = build_web_app(settings)
+    runner = web.AppRunner(webapp, access_log=None, handle_signals=False)
+    if not await unless_stopped(stop, _setup(runner)):
+        log.info("stopped during start-up", extra={"event": "shutdown"})
+        return 0
+    try:
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        log.info(
+            "starting HTTP server",
+            extra={
+                "event": "start",
+                "host": settings.host,
+                "port": settings.port,
+                "access": settings.access_policy(),
+            },
+        )
+        await stop.wait()
+        webapp[STOPPING].set()
+        log.info(
+            "stopping: not ready, still serving",
+            extra={"event": "stopping", "shutdown_delay": settings.shutdown_delay},
+        )
+        stop.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), settings.shutdown_delay)
+    finally:
+        await runner.cleanup()  # the listener closes, then the drain (on_shutdown), then the clients
+    return 0
+
+
+async def _setup(runner: web.AppRunner) -> bool:
+    await runner.setup()  # runs the lifecycle's start (auth.test, group lists)
+    return True
 
 
 def build_web_app(settings: Settings) -> web.Application:
     webapp = web.Application(client_max_size=MAX_BODY_BYTES)
+    webapp[STOPPING] = asyncio.Event()
     webapp.router.add_post("/slack/events", slack_events)
     add_ops_routes(webapp)
     webapp.cleanup_ctx.append(_lifecycle(settings))
@@ -181,6 +231,9 @@ async def readyz(request: web.Request) -> web.Response:
     restart would not help (a rejected token or Slack being down outlive it), so liveness stays
     /healthz."""
     reasons = request.app[SERVICES].not_ready()
+    stopping = request.app.get(STOPPING)
+    if stopping is not None and stopping.is_set():
+        reasons.insert(0, "shutting_down")  # SIGTERM: still serving, but send nothing new here
     socket = request.app.get(SOCKET)
     if socket is not None and not await socket.is_connected():  # type: ignore[attr-defined]
         # Socket Mode: with no connection, no command can reach this process.

@@ -71,8 +71,9 @@ class SettingsError(Exception):
         lines += [f"  - {p}" for p in self.problems]
         lines += [
             "",
-            "Set these in the environment or in a .env file next to the Makefile;",
-            ".env.example lists every variable, and README.md explains each step.",
+            "Set these in the environment, or in a .env file in the directory you start the bot from",
+            "(only that directory's .env is read). .env.example and README.md, in the project's",
+            "source or its sdist, list every variable and explain each step.",
         ]
         return "\n".join(lines)
 
@@ -110,6 +111,9 @@ class Settings:
     cache_ttl: float = 60.0
     answer_deadline: float = 20.0
     rate_limit_per_minute: int = 20
+    # HTTP mode, after SIGTERM: seconds /readyz says 503 while requests are still served, so the
+    # platform stops routing here before the listener closes.
+    shutdown_delay: float = 5.0
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -215,6 +219,9 @@ def load_settings(env: Mapping[str, str], *, for_slack: bool = True) -> Settings
     cache_ttl = _number(get("APIKEYID_CACHE_TTL") or "60", "APIKEYID_CACHE_TTL", 0, 3600, problems)
     deadline = _number(get("APIKEYID_ANSWER_DEADLINE") or "20", "APIKEYID_ANSWER_DEADLINE", 1, 600, problems)
     rate = _integer(get("APIKEYID_RATE_LIMIT") or "20", "APIKEYID_RATE_LIMIT", 1, 10_000, problems)
+    shutdown_delay = _number(
+        get("APIKEYID_SHUTDOWN_DELAY") or "5", "APIKEYID_SHUTDOWN_DELAY", 0, 300, problems
+    )
 
     if problems:
         raise SettingsError(problems)
@@ -238,6 +245,7 @@ def load_settings(env: Mapping[str, str], *, for_slack: bool = True) -> Settings
         cache_ttl=cache_ttl,
         answer_deadline=deadline,
         rate_limit_per_minute=rate,
+        shutdown_delay=shutdown_delay,
         warnings=tuple(warnings),
     )
 

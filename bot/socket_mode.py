@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_sdk.errors import SlackApiError
 
 from bot import lifecycle
 from bot.server import SERVICES, SOCKET, STARTED, add_ops_routes
@@ -19,27 +19,65 @@ log = logging.getLogger(__name__)
 ACK_GRACE = 3.0  # Slack waits this long for a reply; past it, the reply is lost anyway
 
 
-async def run_socket_mode(settings: Settings) -> None:
-    assert settings.slack_app_token is not None  # socket_mode is true only with an app token
-    services, app = await lifecycle.start(settings)
-    handler = AsyncSocketModeHandler(app, settings.slack_app_token.reveal(), web_client=services.slack_client)
-    health = await _start_health_server(settings, services, handler) if settings.port_given else None
+# apps.connections.open's answers that no retry can change: the app-level token is wrong, revoked,
+# of the wrong kind or lacks connections:write (Slack's apps.connections.open docs).
+REFUSED_TOKEN_ERRORS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "not_allowed_token_type",
+        "missing_scope",
+        "no_permission",
+    }
+)
+EXIT_CONFIGURATION = 2
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+
+async def run_socket_mode(settings: Settings) -> int:
+    """Serve over Socket Mode until SIGTERM or SIGINT (exit 0), whether connected or still trying;
+    a refused app token is a configuration error (exit 2) instead of an endless retry."""
+    assert settings.slack_app_token is not None  # socket_mode is true only with an app token
+    stop = lifecycle.stop_signals()  # first: a signal during start-up counts too
+    started = await lifecycle.unless_stopped(stop, lifecycle.start(settings))
+    if started is None:
+        log.info("stopped during start-up", extra={"event": "shutdown"})
+        return 0
+    services, app = started
+    handler = AsyncSocketModeHandler(app, settings.slack_app_token.reveal(), web_client=services.slack_client)
+    refused = _watch_for_refusal(handler)
+    health = await _start_health_server(settings, services, handler) if settings.port_given else None
     log.info(
         "starting Socket Mode", extra={"event": "start", "mode": "socket", "access": settings.access_policy()}
     )
-    await handler.connect_async()
-    await stop.wait()
+    # slack_sdk's connect() retries forever while it cannot connect: it runs beside the wait for a
+    # signal or a refusal, and is cancelled when either comes first.
+    connecting = asyncio.create_task(handler.connect_async())
+    waits = [asyncio.create_task(stop.wait()), asyncio.create_task(refused.wait())]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in waits:
+        task.cancel()
+    code = 0
+    if refused.is_set() and not stop.is_set():
+        code = EXIT_CONFIGURATION
+        log.error(
+            "Slack refused SLACK_APP_TOKEN: set it to an app-level token (xapp-…) of this app with the "
+            "connections:write scope (the app's Basic Information → App-Level Tokens), and enable "
+            "Socket Mode for the app",
+            extra={"event": "app_token_refused", "error": refused.error},
+        )
 
     # Stop taking new work, let every request already taken send its reply over the socket
     # (a reply holding the answer is the answer), then close it for good: no reconnecting while
     # the answers that follow their replies are posted.
     services.accepting = False
     handler.client.auto_reconnect_enabled = handler.client.default_auto_reconnect_enabled = False
+    if not connecting.done():
+        handler.client.closed = True  # ends slack_sdk's retry loop, wherever it is
+        connecting.cancel()
+    await asyncio.gather(connecting, return_exceptions=True)
     await services.inflight.wait_acked(ACK_GRACE)
     await handler.disconnect_async()
     await lifecycle.drain(services)
@@ -47,6 +85,31 @@ async def run_socket_mode(settings: Settings) -> None:
     if health is not None:
         await health.cleanup()
     await lifecycle.stop(services)
+    return code
+
+
+class _Refusal(asyncio.Event):
+    error: str = ""
+
+
+def _watch_for_refusal(handler: AsyncSocketModeHandler) -> _Refusal:
+    """An event set when Slack refuses the app token (at start or on any reconnection)."""
+    refused = _Refusal()
+    issue = handler.client.issue_new_wss_url
+
+    async def issue_new_wss_url() -> str:
+        try:
+            url: str = await issue()
+        except SlackApiError as error:
+            code = error.response.get("error") if error.response is not None else None
+            if code in REFUSED_TOKEN_ERRORS:
+                refused.error = str(code)
+                refused.set()
+            raise
+        return url
+
+    handler.client.issue_new_wss_url = issue_new_wss_url  # type: ignore[method-assign]
+    return refused
 
 
 async def _start_health_server(

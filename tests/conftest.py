@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SIGNING_SECRET = "test-signing-secret-5b1f0c8e2d"
 ALLOWED_USER = "U0ALLOWED"
 SECRETS = (SIGNING_SECRET, BOT_TOKEN, GOOD_TOKEN, EU_TOKEN)
+# With no shutdown delay, a bot stops at once unless it has commands to drain (a few seconds).
+STOP_WITHIN = 10.0
 # Everything any bot process printed, so the suite can check no secret ever appeared.
 ALL_LOGS: list[Path] = []
 
@@ -74,6 +76,8 @@ class BotProcess:
             "APIKEYID_ALLOWED_USERS": ALLOWED_USER,
             "APIKEYID_RATE_LIMIT": "10000",
             "APIKEYID_ANSWER_DEADLINE": "5",
+            # No pause between SIGTERM and the drain unless a test is about it (default 5 s).
+            "APIKEYID_SHUTDOWN_DELAY": "0",
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
             "LOG_LEVEL": "INFO",
@@ -81,9 +85,11 @@ class BotProcess:
         }
         self.env.update(extra_env or {})
         self.process: subprocess.Popen[bytes] | None = None
+        self.stop_took: float | None = None  # seconds from the signal to the exit, once stopped
         self.client = httpx.Client(timeout=10, trust_env=False)
 
-    def start(self) -> BotProcess:
+    def launch(self) -> subprocess.Popen[bytes]:
+        """Start the process and return at once (`start` also waits until it serves)."""
         # The bot runs in an empty folder so that a developer's own .env is never read.
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
@@ -93,6 +99,11 @@ class BotProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
+        return self.process
+
+    def start(self) -> BotProcess:
+        self.launch()
+        assert self.process is not None
         end = time.monotonic() + 20
         while time.monotonic() < end:
             if self.process.poll() is not None:
@@ -105,18 +116,26 @@ class BotProcess:
             time.sleep(0.05)
         raise RuntimeError(f"bot did not start:\n{self.logs()}")
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+    def stop(self, sig: int = signal.SIGTERM, *, code: int = 0, within: float = STOP_WITHIN) -> int:
+        """Send `sig` and check the bot exits with `code` within `within` seconds (every stop: a
+        bot that hangs or fails on its way out fails the test that stopped it)."""
         assert self.process is not None
+        began = time.monotonic()
         if self.process.poll() is None:
             self.process.send_signal(sig)
         try:
-            code = self.process.wait(timeout)
+            exited = self.process.wait(within)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            code = self.process.wait()
+            self.process.wait()
+            exited = None
+        self.stop_took = time.monotonic() - began
         self._log.close()
         self.client.close()
-        return code
+        assert exited is not None, f"the bot did not stop within {within} s of {signal.Signals(sig).name}"
+        assert self.stop_took < within
+        assert exited == code, f"the bot exited with {exited}, not {code}:\n{self.logs()[-3000:]}"
+        return exited
 
     def logs(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
@@ -286,5 +305,10 @@ def start_bot(fake_coveo: FakeCoveo, fake_slack: FakeSlack) -> Iterator[Any]:
         return process
 
     yield start
+    problems = []
     for process in started:
-        process.stop()
+        try:
+            process.stop()
+        except AssertionError as problem:  # stop every bot, then report
+            problems.append(str(problem))
+    assert not problems, "\n".join(problems)

@@ -125,6 +125,28 @@ async def test_enterprise_grid_admits_the_same_org_only() -> None:
     assert await access.check(who("U0M", team="T02", enterprise="E99")) == Refusal.OTHER_WORKSPACE
 
 
+async def test_grid_members_are_admitted_however_slack_names_their_team() -> None:
+    slack = SlackStub({})
+    # users.info on Grid: `team_id` can be the org's id, with or without `enterprise_user`.
+    slack.people = {
+        "U0A": member(team_id="E01"),
+        "U0B": member(team_id="E01", enterprise_user={"enterprise_id": "E01", "teams": ["T01"]}),
+        "U0P": member(team_id="T0PARTNER"),
+        "U0Q": member(team_id="E99"),
+    }
+    access = AccessControl(
+        load_settings({**BASE, "APIKEYID_ALLOW_EVERYONE": "yes"}), slack, lambda: Workspace("T01", "E01")
+    )
+    for user in ("U0A", "U0B"):
+        assert await access.check(who(user, team="T01", enterprise="E01")) is None
+    assert await access.check(who("U0A", team=None, enterprise="E01")) is None
+    # Slack Connect partners: another team with no org, or another org.
+    assert await access.check(who("U0P", team="T0PARTNER")) == Refusal.OTHER_WORKSPACE
+    assert await access.check(who("U0Q", team="T0PARTNER", enterprise="E99")) == Refusal.OTHER_WORKSPACE
+    # A partner's payload that claims our team is still judged by Slack's record of the person.
+    assert await access.check(who("U0P", team="T01", enterprise=None)) == Refusal.OTHER_WORKSPACE
+
+
 async def test_nobody_is_admitted_before_the_bot_knows_its_workspace() -> None:
     access = AccessControl(
         load_settings({**BASE, "APIKEYID_ALLOWED_USERS": "U01"}), SlackStub({}), lambda: None

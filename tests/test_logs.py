@@ -66,3 +66,18 @@ def test_a_json_record_is_one_line_whatever_its_text_holds(captured: io.StringIO
     logs.AUDIT.info("command", extra={"query": "a\u2028b\u2029c\x85d\re\nf"})
     [line] = captured.getvalue().splitlines()
     assert json.loads(line)["query"] == "a\u2028b\u2029c\x85d\re\nf"
+
+
+PASTED = "xx65151ec3-7b30-4772-a99a-09b4c0f71343"
+
+
+def test_a_pasted_key_value_is_cut_to_the_end_its_mask_shows() -> None:
+    assert logs.hide_key_values(f"myorg {PASTED}") == "myorg …1343"
+    assert logs.hide_key_values(f"key={PASTED.upper().replace('-', '')}.") == "key=…1343."
+    assert logs.hide_key_values("xx65151ec3 and a plain name") == "xx65151ec3 and a plain name"
+
+
+def test_a_pasted_key_value_never_reaches_a_log_line(captured: io.StringIO) -> None:
+    logging.getLogger("anything").warning("asked for %s", PASTED, extra={"query": f"k {PASTED}"})
+    out = captured.getvalue()
+    assert PASTED not in out and "09b4c0f71343" not in out and out.count("****") == 2

@@ -296,3 +296,19 @@ def test_a_socket_mode_token_file_needs_no_signing_secret(tmp_path: Path) -> Non
     path.write_text("xoxb-not-an-app-token\n")
     with pytest.raises(SettingsError, match="SLACK_APP_TOKEN must be an app-level token"):
         load_settings({**env, "SLACK_APP_TOKEN_FILE": str(path)})
+
+
+def test_shutdown_delay() -> None:
+    assert load_settings(BASE).shutdown_delay == 5.0
+    assert load_settings(BASE | {"APIKEYID_SHUTDOWN_DELAY": "0.5"}).shutdown_delay == 0.5
+    for bad in ("-1", "soon", "301"):
+        with pytest.raises(SettingsError) as caught:
+            load_settings(BASE | {"APIKEYID_SHUTDOWN_DELAY": bad})
+        assert "APIKEYID_SHUTDOWN_DELAY" in caught.value.explain()
+
+
+def test_the_configuration_message_says_where_dotenv_is_read() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({})
+    text = caught.value.explain()
+    assert "directory you start the bot from" in text and "Makefile" not in text

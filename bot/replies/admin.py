@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot import program
 from bot.coveo import CoveoError
 from bot.replies.messages import Reply, error_text
 
@@ -46,7 +47,7 @@ def not_an_org(org: str) -> str:
 
 def give_an_org() -> str:
     return (
-        "Give an org id (`make check ORG=…` or `python -m bot check <org>`) to check the bot can "
+        f"Give an org id (`{program()} check <org>`) to check the bot can "
         "list its API keys and find its region."
     )
 
@@ -92,7 +93,7 @@ def coveo_failed(region: str, org: str | None, error: CoveoError, variable: str)
 
 
 def check_summary(healthy: bool) -> str:
-    return "All good." if healthy else "Fix the problems above, then run `make check` again."
+    return "All good." if healthy else f"Fix the problems above, then run `{program()} check` again."
 
 
 def finding(ok: bool, text: str) -> str:
@@ -101,7 +102,7 @@ def finding(ok: bool, text: str) -> str:
 
 def terminal_usage(reply: Reply) -> str:
     """Help or a parse error, as the terminal command says it."""
-    return reply.to_plain().replace("/apikeyid", "python -m bot lookup")
+    return reply.to_plain().replace("/apikeyid", f"{program()} lookup")
 
 
 def no_token_for_region(region: str, served: Sequence[str]) -> str:

@@ -169,7 +169,7 @@ def home_view(refusal: Denied | None) -> dict[str, Any]:
         ),
         section(USAGE),
         section(
-            "In a thread, use the message shortcut *Look up this org's API key* (⋮ on a message): it "
+            "In a thread, use the message shortcut *Look up this org's key* (⋮ on a message): it "
             "picks up an organization id or admin console URL from the message."
         ),
         section(access),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -61,16 +62,34 @@ def eventually(condition: Callable[[], bool], timeout: float = 2.0) -> bool:
     return True
 
 
+class AfterUS(deque[Fault]):
+    """EU's fault queue for one org, holding no fault: asked whether it has one, it first waits
+    (on EU's own server thread) until US has received the bot's request for the org.
+
+    The bot asks both regions at once and cancels the loser: when EU answered first, US's request
+    could be cancelled before it was even sent (under load), and a test counting US's calls failed.
+    With EU answering only after US was asked, both calls always land and can be counted."""
+
+    def __init__(self, us: FakeCoveo, org: str) -> None:
+        super().__init__()
+        self.us, self.org = us, org
+
+    def __bool__(self) -> bool:
+        assert eventually(lambda: self.us.calls(self.org) >= 1, timeout=10), "US was never asked"
+        return False
+
+
 def test_an_eu_org_is_found_by_a_bot_with_us_and_eu_tokens(
     regional_bot: BotProcess, fake_coveo: FakeCoveo, fake_coveo_eu: FakeCoveo
 ) -> None:
     org = new_org()
     key = api_key("Push source key")
     fake_coveo_eu.add_org(org, [key])
+    fake_coveo_eu.faults[org] = AfterUS(fake_coveo, org)
     text = message_text(regional_bot.ask(f"{org} Push source key"))
     assert key["id"] in text and "(EU region)" in text
-    # Both asked at once (US's call, cancelled once EU answered, may land a moment later).
-    assert fake_coveo_eu.calls(org) == 1 and eventually(lambda: fake_coveo.calls(org) == 1)
+    # Both asked at once: EU answered after US received its request (see AfterUS).
+    assert fake_coveo_eu.calls(org) == 1 and fake_coveo.calls(org) == 1
     [audit] = audit_for(regional_bot, org)
     assert audit["outcome"] == "found" and audit["region"] == "eu"
     # Each region got its own token, never the other's.
@@ -93,8 +112,9 @@ def test_the_second_lookup_asks_the_remembered_region_only(
     org = new_org()
     key = api_key("k")
     fake_coveo_eu.add_org(org, [key])
+    fake_coveo_eu.faults[org] = AfterUS(fake_coveo, org)
     assert key["id"] in message_text(regional_bot.ask(f"{org} k"))
-    assert eventually(lambda: fake_coveo.calls(org) == 1)
+    assert fake_coveo.calls(org) == 1  # the first lookup asked both
     assert key["id"] in message_text(regional_bot.ask(f"{org} k"))
     assert "(EU region)" in message_text(regional_bot.ask(org))
     assert fake_coveo.calls(org) == 1  # US was not asked again

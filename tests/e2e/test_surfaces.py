@@ -407,9 +407,3 @@ def test_socket_mode_shutdown_keeps_the_reply_of_a_command_in_its_budget(
     assert key["id"] in message_text(answer)
     assert bot.process.wait(60) == 0  # the one SIGTERM: drained and exited cleanly
     assert fake_slack.api_calls.count("apps.connections.open") == opened  # no reconnecting while draining
-
-
-def test_socket_mode_is_not_ready_without_its_connection(start_bot) -> None:
-    bot = start_bot(SLACK_APP_TOKEN="xapp-1-A0APP-0000-rejected", SLACK_SIGNING_SECRET="")
-    response = bot.client.get(f"{bot.url}/readyz")
-    assert response.status_code == 503 and "socket_disconnected" in response.json()["reasons"]

@@ -3,6 +3,7 @@ no input that breaks it. Each test here failed before the fix it guards (issue "
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from tests.conftest import BotProcess, audit_lines, message_text, new_org, sign
 from tests.e2e.test_setup_and_lookups import coveo_env, run_cli
 from tests.fakes.coveo import FakeCoveo, Fault, api_key
 from tests.fakes.slack import FakeSlack, member
+from tests.slack_payloads import submission
 
 ID_FIELD = re.compile(r"\*apiKeyId:\* `([^`\n]*)`")
 
@@ -273,3 +275,35 @@ def test_the_terminal_lookup_prints_no_escape_sequences(tmp_path, fake_coveo: Fa
         assert "Red" in result.stdout
         for control in ("\x1b", "\x07", "\u202e"):
             assert control not in result.stdout
+
+
+def test_a_pasted_key_value_reaches_no_log_audit_channel_or_echo(
+    start_bot, fake_coveo: FakeCoveo, fake_slack: FakeSlack
+) -> None:
+    # Support engineers paste what customers send them, a whole key value included: it is found
+    # by the end of its value Coveo's mask shows, and the value itself goes nowhere.
+    pasted = "xx65151ec3-7b30-4772-a99a-09b4c0f71343"
+    secret_parts = (pasted, pasted[2:], "09b4c0f71343", "65151ec3")
+    bot = start_bot(APIKEYID_AUDIT_CHANNEL="C0SECURITY", LOG_LEVEL="DEBUG")
+    org = new_org()
+    key = api_key("Pasted value key", value="xx********-****-****-****-********1343")
+    fake_coveo.add_org(org, [key, api_key("Other key")])
+    found = bot.ask(f"{org} {pasted}")
+    missing = bot.ask(f"{org} the customer sent {pasted}")
+    modal = bot.interact(submission(org, pasted, user_id="U0ALLOWED")).json()
+    assert key["id"] in message_text(found) and key["id"] in message_text(modal["view"])
+    lines = audit_lines(bot, 3, org=org)
+    end = time.monotonic() + 5
+    while len([p for p in fake_slack.posted if org in p.get("text", "")]) < 3 and time.monotonic() < end:
+        time.sleep(0.02)
+    posted = [p for p in fake_slack.posted if org in p.get("text", "")]
+    assert len(lines) == 3 and len(posted) == 3
+    assert {line["query"] for line in lines} == {"…1343", "the customer sent …1343"}
+    everything = json.dumps([found, missing, modal, posted]) + bot.logs()
+    for part in secret_parts:
+        assert part not in everything, part
+    # The terminal command too: found by the same end, the value printed nowhere.
+    cli = run_cli(["lookup", org, pasted], coveo_env(fake_coveo) | {"LOG_LEVEL": "DEBUG"}, str(bot.workdir))
+    assert cli.returncode == 0 and key["id"] in cli.stdout
+    for part in secret_parts:
+        assert part not in cli.stdout + cli.stderr, part

@@ -20,12 +20,17 @@ APP_TOKEN = "xapp-1-A0APP-3333333333-testapptokenvalue"
 
 
 class FakeSlack:
-    def __init__(self) -> None:
+    def __init__(self, enterprise_id: str | None = None) -> None:
+        # Set: the bot's workspace T0001 is part of this Enterprise Grid org (auth.test says so,
+        # and every users.info record carries `enterprise_user`, as Slack's docs show on Grid).
+        self.enterprise_id = enterprise_id
         self.auth_test_calls = 0
         self.auth_test_fails = False
+        self.auth_test_delay = 0.0  # seconds before auth.test answers (a slow Slack at start-up)
         # users.info records by user id; anyone not here is "user_not_found".
         self.users: dict[str, dict[str, Any]] = {
-            user: member(user) for user in ("U0ALLOWED", "U0MEMBER", "U0OUTSIDER", "U0NOPE", "U0STRANGER")
+            user: member(user, enterprise_id)
+            for user in ("U0ALLOWED", "U0MEMBER", "U0OUTSIDER", "U0NOPE", "U0STRANGER")
         }
         self.users_info_calls: list[str] = []
         self.users_info_delay = 0.0  # seconds before users.info answers (a slow Slack)
@@ -47,6 +52,9 @@ class FakeSlack:
         app.router.add_post("/floor", self._floor)
         self.sockets: list[web.WebSocketResponse] = []
         self.envelope_replies: dict[str, dict[str, Any]] = {}
+        # Set: apps.connections.open hands out this WebSocket URL instead (one nobody answers on,
+        # to play a Socket Mode endpoint the bot cannot reach).
+        self.socket_url: str | None = None
         self.server = BackgroundServer(app)
 
     @property
@@ -78,14 +86,21 @@ class FakeSlack:
         if method == "apps.connections.open":
             if request.headers.get("Authorization") != f"Bearer {APP_TOKEN}":
                 return web.json_response({"ok": False, "error": "invalid_auth"})
-            return web.json_response({"ok": True, "url": f"ws://127.0.0.1:{self.server.port}/socket"})
+            # Slack's apps.connections.open answer: {"ok": true, "url": "wss://…"}; a refused app
+            # token gets {"ok": false, "error": "invalid_auth"} (Slack's method docs).
+            url = self.socket_url or f"ws://127.0.0.1:{self.server.port}/socket"
+            return web.json_response({"ok": True, "url": url})
         if request.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
         if method == "auth.test":
             with self._lock:
                 self.auth_test_calls += 1
+            if self.auth_test_delay:
+                await asyncio.sleep(self.auth_test_delay)
             if self.auth_test_fails:
                 return web.json_response({"ok": False, "error": "internal_error"}, status=500)
+            # auth.test as Slack's docs show it; on Grid it adds `enterprise_id` (and `is_enterprise_install`).
+            grid = {"enterprise_id": self.enterprise_id, "is_enterprise_install": False}
             return web.json_response(
                 {
                     "ok": True,
@@ -96,6 +111,7 @@ class FakeSlack:
                     "user_id": "U0BOT",
                     "bot_id": "B0BOT",
                 }
+                | (grid if self.enterprise_id else {})
             )
         if method == "usergroups.users.list":
             form = await request.post()
@@ -216,9 +232,10 @@ class FakeSlack:
         return envelope_id
 
 
-def member(user: str, **fields: Any) -> dict[str, Any]:
-    """A users.info record of a full member of the bot's team T0001, with `fields` changed."""
-    record = {
+def member(user: str, enterprise_id: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A users.info record of a full member of the bot's team T0001, with `fields` changed; on
+    Grid (`enterprise_id`) with the `enterprise_user` object Slack adds there."""
+    record: dict[str, Any] = {
         "id": user,
         "team_id": "T0001",
         "deleted": False,
@@ -227,4 +244,13 @@ def member(user: str, **fields: Any) -> dict[str, Any]:
         "is_restricted": False,
         "is_ultra_restricted": False,
     }
+    if enterprise_id:
+        record["enterprise_user"] = {
+            "id": user,
+            "enterprise_id": enterprise_id,
+            "enterprise_name": "Example Org",
+            "is_admin": False,
+            "is_owner": False,
+            "teams": ["T0001"],
+        }
     return record | fields
