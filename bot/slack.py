@@ -234,6 +234,7 @@ class _Line:
     """A queued line (compared by identity: the sender removes the very line it posted)."""
 
     text: str
+    real: bool  # a real line (a lookup, a click, a failure), not a refusal or its summary
 
 
 @dataclass
@@ -282,6 +283,7 @@ class AuditChannel:
         self._idle = asyncio.Event()
         self._idle.set()
         self._sender: asyncio.Task[None] | None = None
+        self._posting: _Line | None = None  # the line being posted right now
         self._next_post = 0.0
         self.dropped: collections.Counter[str] = collections.Counter()
         self._dropped_unreported = 0
@@ -319,7 +321,7 @@ class AuditChannel:
             else:
                 self._drop("real" if real else "summary")
                 return
-        (self._real if real else self._summaries).append(_Line(text))
+        (self._real if real else self._summaries).append(_Line(text, real))
         self._idle.clear()
         self._wake.set()
 
@@ -350,8 +352,7 @@ class AuditChannel:
             now = self._clock()
             self._close_windows(now)
             self._report_drops(now)
-            line = self._real[0] if self._real else self._summaries[0] if self._summaries else None
-            if line is None:
+            if not (self._real or self._summaries):
                 self._idle.set()
                 self._wake.clear()
                 # Wake for a new line, or in a second to close the windows that are due.
@@ -361,18 +362,17 @@ class AuditChannel:
                 except TimeoutError:
                     pass
                 continue
-            if self._next_post > now:
+            if self._next_post > now:  # Slack's pace (or its Retry-After); then pick again
                 await asyncio.sleep(self._next_post - now)
-            self._next_post = self._clock() + self.interval
-            pause = await self._post(line.text)
-            if pause is not None:  # Slack did not take it: keep the line, wait as told
-                self._next_post = self._clock() + pause
                 continue
-            # Taken or failed for good: either way it leaves the queue (it may have moved).
-            for queue in (self._real, self._summaries):
-                if queue and queue[0] is line:
-                    queue.popleft()
-                    break
+            # Out of the queue while it is posted, so that nothing can drop it meanwhile.
+            line = self._posting = (self._real if self._real else self._summaries).popleft()
+            self._next_post = now + self.interval
+            pause = await self._post(line.text)
+            self._posting = None
+            if pause is not None:  # Slack did not take it: first again, once Retry-After is over
+                (self._real if line.real else self._summaries).appendleft(line)
+                self._next_post = self._clock() + pause
 
     async def _post(self, text: str) -> float | None:
         """Post one line; the seconds to wait before trying it again when Slack said 429."""
@@ -441,6 +441,8 @@ class AuditChannel:
         if self._sender is not None:
             self._sender.cancel()
             await asyncio.gather(self._sender, return_exceptions=True)
+        if self._posting is not None:  # cut off mid-post: it may not have arrived
+            self._drop("real" if self._posting.real else "summary")
         for kind, queue in (("real", self._real), ("summary", self._summaries)):
             while queue:
                 queue.popleft()
