@@ -19,7 +19,7 @@ from bot.metrics import Metrics
 from bot.replies.messages import audit_channel_line, audit_channel_summary
 from bot.settings import Settings
 from bot.slack import AUDIT_FLUSH, AuditChannel, ResponsePoster, SlackAuth, web_client
-from bot.transport import outbound
+from bot.transport import Outbound
 
 
 class Counter:
@@ -134,7 +134,7 @@ class Services:
         bot_token = settings.slack_bot_token.reveal() if settings.slack_bot_token else None
         # One outbound policy (proxies and NO_PROXY from the environment, never ~/.netrc, no
         # redirects) for Coveo (bot.transport), the Web API and response_url alike.
-        policy = outbound()
+        policy = Outbound()
         slack_client = web_client(settings.slack_api_url, bot_token, policy=policy)
         slack_auth = SlackAuth(slack_client)
         session = policy.session()

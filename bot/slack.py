@@ -17,7 +17,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.transport import Outbound, outbound
+from bot.transport import Outbound
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def web_client(base_url: str, token: str | None = None, *, policy: Outbound | No
     `Retry-After` itself.
     """
     client = AsyncWebClient(token=token, base_url=base_url, timeout=int(WEB_API_TIMEOUT))
-    client.proxy = (policy or outbound()).proxy_for(base_url)
+    client.proxy = (policy or Outbound()).proxy_for(base_url)
     return client
 
 
@@ -155,7 +155,7 @@ class ResponsePoster:
         on_failure: Callable[[], object] = lambda: None,
     ) -> None:
         self.session = session
-        self.policy = policy or outbound()
+        self.policy = policy or Outbound()
         self.backoff = backoff
         self.on_failure = on_failure  # told of each answer lost (for metrics)
         self.timeout = aiohttp.ClientTimeout(total=POST_TIMEOUT)

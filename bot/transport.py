@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import urllib.request
 from collections.abc import AsyncIterator, Mapping
@@ -16,9 +15,9 @@ import httpx
 class Outbound:
     """How every request the bot sends leaves the process: Coveo, Slack's Web API, `response_url`.
 
-    - The proxy comes from the environment, read once: `HTTPS_PROXY` / `HTTP_PROXY` (either case,
-      lower-case winning, as curl and Python's urllib read them) by the URL's scheme, and
-      `NO_PROXY` is honoured (`*`, host names, domain suffixes, `host:port`), with urllib's own
+    - The proxy comes from the environment as it is when the policy is made (at start-up):
+      `HTTPS_PROXY` / `HTTP_PROXY` (either case, lower-case winning, as curl and Python's urllib
+      read them) by the URL's scheme, and `NO_PROXY` is honoured (`*`, host names, domain suffixes, `host:port`), with urllib's own
       matching. Nothing is special about loopback: it is proxied unless `NO_PROXY` names it.
     - `~/.netrc` is never read. aiohttp reads it (and adds its Basic auth to requests that carry
       none) only for a session made with `trust_env=True`; every session here is made with
@@ -61,12 +60,6 @@ class Outbound:
         return aiohttp.ClientSession(trust_env=False, **options)
 
 
-@functools.cache
-def outbound() -> Outbound:
-    """The process's policy, from the environment as it was when first asked (at start-up)."""
-    return Outbound()
-
-
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """httpx's requests, sent over aiohttp's connection pool.
 
@@ -80,7 +73,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, max_connections: int, policy: Outbound | None = None) -> None:
         self._max_connections = max_connections
-        self._policy = policy or outbound()
+        self._policy = policy or Outbound()  # the environment as it is at start-up
         self._ssl = httpx.create_ssl_context()  # httpx's defaults: certifi, SSL_CERT_FILE/DIR
         self._session: aiohttp.ClientSession | None = None
 
