@@ -6,10 +6,10 @@ import logging
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import listeners
 from bot.services import Services
+from bot.slack import web_client
 
 
 class _DropTokenUnusedWarning(logging.Filter):
@@ -32,7 +32,7 @@ def build_app(services: Services) -> AsyncApp:
 
     app = AsyncApp(
         # Bolt's own client carries no token; `authorize` hands it the bot token per request.
-        client=AsyncWebClient(base_url=services.settings.slack_api_url),
+        client=web_client(services.settings.slack_api_url),
         authorize=authorize,
         # The HTTP server checks signatures itself (failing closed on malformed headers);
         # Socket Mode needs no signature.

@@ -38,7 +38,6 @@ from bot.replies import (
     Unexpected,
     Working,
     answer_modal,
-    audit_channel_line,
     dismissed,
     home_view,
     key_gone,
@@ -122,8 +121,9 @@ class Audit:
         self.services.metrics.audited(self.fields, self.fields["latency_ms"] / 1000)
         channel = self.services.audit_channel
         if channel is not None:
-            # In the background: a slow or failing audit channel never delays anyone's answer.
-            self.services.inflight.spawn(channel.post(audit_channel_line(self.fields)))
+            # Queued (refusals and limits summarised), posted at Slack's pace by one sender:
+            # a slow or failing audit channel never delays anyone's answer.
+            channel.record(self.fields)
 
 
 async def admit(services: Services, who: Interaction, audit: Audit) -> Denied | Limited | None:
@@ -460,13 +460,22 @@ async def _update_later(
 
 
 async def publish_home(services: Services, who: Interaction) -> None:
-    """The Home tab, for the person who opened it: whether they may use the bot, and a way in."""
-    refusal = await services.access.check(who.requester)
-    denied = Denied(refusal, services.settings.allowed_usergroups) if refusal is not None else None
+    """The Home tab, for the person who opened it: whether they may use the bot, and a way in.
+    Through the same gate as every surface (rate limit, then access), and audited: a person
+    over the limit gets no new view (the tab keeps the last one) and costs Slack no call."""
+    audit = Audit(services, "home", who)
     try:
-        await services.slack_client.views_publish(user_id=who.user_id, view=home_view(denied))
+        stop = await admit(services, who, audit)
+        if isinstance(stop, Limited):
+            return
+        if stop is None:
+            audit.update(outcome="home")
+        await services.slack_client.views_publish(user_id=who.user_id, view=home_view(stop))
     except Exception as exc:
+        audit.update(outcome="error", error=type(exc).__name__)
         log.warning(
             "could not publish the Home tab",
             extra={"event": "views_publish_error", "error": type(exc).__name__},
         )
+    finally:
+        audit.write()

@@ -44,7 +44,7 @@ disable_created_metrics()  # type: ignore[no-untyped-call]  # not annotated upst
 OTHER = "other"  # the one label value anything unexpected becomes
 
 # What `bot.flow.Audit` writes as `event`: a slash command, each kind of click, the lookup modal.
-KINDS = frozenset({"command", "shared", "paged", "dismissed", "opened", "modal"})
+KINDS = frozenset({"command", "shared", "paged", "dismissed", "opened", "modal", "home"})
 # Every `outcome` bot.flow writes into an audit line.
 OUTCOMES = frozenset(
     {
@@ -65,6 +65,7 @@ OUTCOMES = frozenset(
         "sharing_off",
         "gone",
         "opened",
+        "home",
     }
 )
 COMMAND_OUTCOMES = ("found", "several", "none", "listed", "denied", "limited", "help", "invalid", "error")
@@ -165,6 +166,12 @@ class Metrics:
         self.response_url_failures = Counter(
             "apikeyid_response_url_failures",
             "Answers that could not be posted to Slack's response_url (every attempt failed).",
+            registry=registry,
+        )
+        self.audit_channel_drops = Counter(
+            "apikeyid_audit_channel_dropped",
+            "Audit channel lines dropped because its queue was full (the JSON audit log has them).",
+            ["kind"],
             registry=registry,
         )
         self.access_denied = Counter(
@@ -274,6 +281,10 @@ class Metrics:
 
     def response_url_failed(self) -> None:
         self.response_url_failures.inc()
+
+    def audit_channel_dropped(self, kind: str) -> None:
+        """A line the audit channel's queue had no room for (`real` or `summary`)."""
+        self.audit_channel_drops.labels(bounded(kind, ("real", "summary"))).inc()
 
     def exposition(self) -> tuple[bytes, str]:
         """The text for `GET /metrics` and its content type."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine, Iterator
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,8 +16,10 @@ from bot.access import AccessControl, RateLimiter
 from bot.coveo import CoveoClient
 from bot.lookup import KeyDirectory
 from bot.metrics import Metrics
+from bot.replies.messages import audit_channel_line, audit_channel_summary
 from bot.settings import Settings
-from bot.slack import WEB_API_TIMEOUT, AuditChannel, ResponsePoster, SlackAuth
+from bot.slack import AUDIT_FLUSH, AuditChannel, ResponsePoster, SlackAuth, web_client
+from bot.transport import Outbound
 
 
 class Counter:
@@ -55,7 +58,8 @@ class Counter:
 
 
 class InFlight:
-    """Counts commands still being answered, so shutdown can wait for them."""
+    """Counts commands still being answered, so shutdown can wait for them (and then for what
+    they left behind, such as the audit channel's queue)."""
 
     def __init__(self) -> None:
         self._working = Counter()
@@ -63,6 +67,8 @@ class InFlight:
         # its connection under them, or the answer they carry is lost.
         self._unacked = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
+        # Called once the work is done, with the seconds left of the drain's grace.
+        self._then: list[Callable[[float], Awaitable[bool]]] = []
 
     @property
     def count(self) -> int:
@@ -74,8 +80,17 @@ class InFlight:
     def acking(self) -> contextlib.AbstractContextManager[None]:
         return self._unacked.counted()
 
+    def then_wait(self, finish: Callable[[float], Awaitable[bool]]) -> None:
+        """After the work, `wait_idle` also awaits `finish(seconds left of its grace)`."""
+        self._then.append(finish)
+
     async def wait_idle(self, grace: float) -> bool:
-        return await self._working.wait_none(grace)
+        """True when every command ended (and everything they left went out) within `grace` s."""
+        end = time.monotonic() + grace
+        done = await self._working.wait_none(grace)
+        for finish in self._then:
+            done = await finish(end - time.monotonic()) and done
+        return done
 
     async def wait_acked(self, grace: float) -> bool:
         return await self._unacked.wait_none(grace)
@@ -117,11 +132,26 @@ class Services:
         metrics = Metrics()
         coveo = CoveoClient.from_settings(settings, metrics)
         bot_token = settings.slack_bot_token.reveal() if settings.slack_bot_token else None
-        slack_client = AsyncWebClient(
-            token=bot_token, base_url=settings.slack_api_url, timeout=int(WEB_API_TIMEOUT)
-        )
+        # One outbound policy (proxies and NO_PROXY from the environment, never ~/.netrc, no
+        # redirects) for Coveo (bot.transport), the Web API and response_url alike.
+        policy = Outbound()
+        slack_client = web_client(settings.slack_api_url, bot_token, policy=policy)
         slack_auth = SlackAuth(slack_client)
-        session = aiohttp.ClientSession()
+        session = policy.session()
+        inflight = InFlight()
+        audit_channel: AuditChannel | None = None
+        if settings.audit_channel:
+            audit_channel = channel = AuditChannel(
+                slack_client,
+                settings.audit_channel,
+                line=audit_channel_line,
+                summary=audit_channel_summary,
+                on_drop=metrics.audit_channel_dropped,
+            )
+            channel.start()
+            # The drain waits for the commands, then gives the channel what is left of its
+            # grace, at most AUDIT_FLUSH seconds: the shutdown's bound does not move.
+            inflight.then_wait(lambda left: channel.flush(min(left, AUDIT_FLUSH)))
         services = cls(
             settings=settings,
             coveo=coveo,
@@ -130,13 +160,16 @@ class Services:
             slack_auth=slack_auth,
             access=AccessControl(settings, slack_client, lambda: slack_auth.workspace),
             limiter=RateLimiter(settings.rate_limit_per_minute),
-            poster=ResponsePoster(session, on_failure=metrics.response_url_failed),
-            inflight=InFlight(),
+            poster=ResponsePoster(
+                session,
+                slack_api_url=settings.slack_api_url,
+                policy=policy,
+                on_failure=metrics.response_url_failed,
+            ),
+            inflight=inflight,
             session=session,
             metrics=metrics,
-            audit_channel=AuditChannel(slack_client, settings.audit_channel)
-            if settings.audit_channel
-            else None,
+            audit_channel=audit_channel,
         )
         metrics.watch(
             in_flight=lambda: services.inflight.count,
@@ -158,6 +191,8 @@ class Services:
         return max((c.last_answer_at for c in self.coveo.values() if c.last_answer_at), default=None)
 
     async def close(self) -> None:
+        if self.audit_channel is not None:
+            await self.audit_channel.close()
         await self.slack_auth.stop()
         await self.access.stop()
         for client in self.coveo.values():

@@ -1,16 +1,23 @@
-"""The bot's side of Slack's Web API: who the bot is (`auth.test`), and answers posted to `response_url`."""
+"""The bot's side of Slack's Web API: who the bot is (`auth.test`), answers posted to `response_url`,
+and the audit channel's paced queue."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.transport import Outbound
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +28,26 @@ POST_BACKOFF = 0.5
 NOT_TAKEN_STATUSES = frozenset({429, 503})
 AUTH_RETRY_FIRST, AUTH_RETRY_MAX = 2.0, 60.0
 WEB_API_TIMEOUT = 5.0  # slack_sdk waits 30 s by default; no call of ours is worth that long
+# Where Slack's `response_url`s live: hooks.slack.com (every payload example in
+# https://docs.slack.dev/interactivity/handling-user-interaction), and GovSlack's twin on its own
+# domain ("GovSlack does not run on the slack.com domain ... it runs on slack-gov.com",
+# https://api.slack-gov.com/gov-slack/about). Over https, on the default port, only.
+SLACK_HOOK_HOSTS = frozenset({"hooks.slack.com", "hooks.slack-gov.com"})
+
+
+def web_client(base_url: str, token: str | None = None, *, policy: Outbound | None = None) -> AsyncWebClient:
+    """A Slack Web API client under the bot's outbound policy.
+
+    slack_sdk picks its proxy by itself from HTTPS_PROXY (else HTTP_PROXY) whatever the URL's
+    scheme, and ignores NO_PROXY; the policy's choice for the API's URL replaces it. Without a
+    session of ours, slack_sdk makes one per call with aiohttp's `trust_env=False`: no `.netrc`.
+    No retry handler for 429 is configured (slack_sdk's default is one retry on a dropped
+    connection only), so a rate-limited call raises `SlackApiError`: the audit channel reads its
+    `Retry-After` itself.
+    """
+    client = AsyncWebClient(token=token, base_url=base_url, timeout=int(WEB_API_TIMEOUT))
+    client.proxy = (policy or Outbound()).proxy_for(base_url)
+    return client
 
 
 @dataclass(frozen=True)
@@ -107,6 +134,10 @@ class ResponsePoster:
     so those are not retried: a user seeing one answer twice is worse than a logged failure.
     The URL is a credential (anyone holding it can post as the bot for 30 minutes), so it is
     never logged; failures are logged with the status only.
+
+    Only Slack's own hosts are posted to (`SLACK_HOOK_HOSTS` over https, or the origin of the
+    configured SLACK_API_URL: same scheme, host and port), and a redirect is not followed: an
+    answer never goes anywhere a request's text (or a redirect) points to.
     """
 
     # The longest one post can take, every attempt and pause included (for the shutdown drain).
@@ -118,18 +149,41 @@ class ResponsePoster:
         self,
         session: aiohttp.ClientSession,
         *,
+        slack_api_url: str,
+        policy: Outbound | None = None,
         backoff: float = POST_BACKOFF,
         on_failure: Callable[[], object] = lambda: None,
     ) -> None:
         self.session = session
+        self.policy = policy or Outbound()
         self.backoff = backoff
         self.on_failure = on_failure  # told of each answer lost (for metrics)
         self.timeout = aiohttp.ClientTimeout(total=POST_TIMEOUT)
+        self.api_origin = _origin(slack_api_url)
+
+    def trusts(self, response_url: str) -> bool:
+        """Whether `response_url` is one of Slack's: a hooks host over https, or the API's origin."""
+        origin = _origin(response_url)
+        if origin is None:
+            return False
+        scheme, host, port = origin
+        return (scheme == "https" and host in SLACK_HOOK_HOSTS and port == 443) or origin == self.api_origin
 
     async def post(self, response_url: str, message: dict[str, Any]) -> bool:
+        if not self.trusts(response_url):
+            # The URL is a secret: neither it nor its host is logged.
+            log.warning(
+                "an answer was not posted: its response_url is not Slack's",
+                extra={"event": "response_url_refused"},
+            )
+            self.on_failure()
+            return False
+        proxy = self.policy.proxy_for(response_url)
         for attempt in range(1, POST_ATTEMPTS + 1):
             try:
-                async with self.session.post(response_url, json=message, timeout=self.timeout) as response:
+                async with self.session.post(
+                    response_url, json=message, timeout=self.timeout, proxy=proxy, allow_redirects=False
+                ) as response:
                     if response.status < 300:
                         return True
                     retryable = response.status in NOT_TAKEN_STATUSES
@@ -149,14 +203,179 @@ class ResponsePoster:
         return False
 
 
-class AuditChannel:
-    """Posts one line per command to the security team's channel; never delays or fails a command."""
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL without credentials in it; None for anything else."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a port that is not a number, or out of range
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+        return None
+    return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
 
-    def __init__(self, client: AsyncWebClient, channel: str) -> None:
+
+# Slack's chat.postMessage "generally allows posting one message per second per channel"
+# (https://docs.slack.dev/apis/web-api/rate-limits); past that it answers HTTP 429 with Retry-After.
+AUDIT_INTERVAL = 1.0
+AUDIT_QUEUE = 500  # lines waiting for the channel; about 8 minutes of posting
+SUMMARY_WINDOW = 60.0  # refusals and limits: one line per person per minute, with a count
+SUMMARY_PEOPLE = 10_000  # people with a window open; more are counted as dropped summaries
+RETRY_AFTER_DEFAULT, RETRY_AFTER_MAX = 1.0, 300.0
+AUDIT_FLUSH = WEB_API_TIMEOUT + 1.0  # at shutdown: what the drain gives the channel, at most
+SUMMARISED = frozenset({"limited", "denied"})  # outcomes a person can repeat at will
+QUIET_EVENTS = frozenset({"home"})  # the Home tab shows no key: only its refusals reach the channel
+DROP_REPORT_EVERY = 60.0
+
+
+@dataclass(eq=False)
+class _Line:
+    """A queued line (compared by identity: the sender removes the very line it posted)."""
+
+    text: str
+    real: bool  # a real line (a lookup, a click, a failure), not a refusal or its summary
+
+
+@dataclass
+class _Window:
+    """One person's refusals and limits since `started`, past the first (which was posted)."""
+
+    started: float
+    counts: collections.Counter[str] = field(default_factory=collections.Counter)
+
+
+class AuditChannel:
+    """Copies the audit trail to the security team's channel; never delays or fails a command.
+
+    Lines wait in one bounded queue, and one sender posts them at Slack's pace (one a second)
+    and waits out any `Retry-After` before posting the refused line again. What a person can
+    repeat at will (being refused, being rate limited) is summarised: the first in a minute is
+    posted, the rest are counted and said in one line at the end of the minute. When the queue
+    is full, summaries go first; a real line (a lookup, a click, a failure) is dropped only when
+    the queue holds nothing but real lines. Every drop is counted (`on_drop`) and logged, at most
+    once a minute. The JSON audit log still has every line.
+    """
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        *,
+        line: Callable[[dict[str, Any]], str],
+        summary: Callable[[str, dict[str, int], float], str],
+        interval: float = AUDIT_INTERVAL,
+        window: float = SUMMARY_WINDOW,
+        capacity: int = AUDIT_QUEUE,
+        on_drop: Callable[[str], object] = lambda kind: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.client = client
         self.channel = channel
+        self._line, self._summary = line, summary
+        self.interval, self.window, self.capacity = interval, window, capacity
+        self._on_drop = on_drop
+        self._clock = clock
+        self._real: collections.deque[_Line] = collections.deque()
+        self._summaries: collections.deque[_Line] = collections.deque()
+        self._windows: dict[str, _Window] = {}
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._sender: asyncio.Task[None] | None = None
+        self._posting: _Line | None = None  # the line being posted right now
+        self._next_post = 0.0
+        self.dropped: collections.Counter[str] = collections.Counter()
+        self._dropped_unreported = 0
+        self._reported_at = clock()
 
-    async def post(self, text: str) -> None:
+    # What the flow hands over
+
+    def record(self, fields: dict[str, Any]) -> None:
+        """One audit record: queued as a line, or counted into its person's summary. Never blocks."""
+        outcome = fields.get("outcome")
+        if outcome in SUMMARISED:
+            self._refused(str(fields.get("user_id") or "?"), fields)
+        elif fields.get("event") not in QUIET_EVENTS:
+            self._queue(self._line(fields), real=True)
+
+    def _refused(self, user: str, fields: dict[str, Any]) -> None:
+        open_window = self._windows.get(user)
+        if open_window is not None:
+            detail = fields.get("refusal")
+            open_window.counts[
+                f"{fields.get('outcome')} ({detail})" if detail else str(fields.get("outcome"))
+            ] += 1
+            return
+        if len(self._windows) >= SUMMARY_PEOPLE:
+            self._drop("summary")
+            return
+        self._windows[user] = _Window(self._clock())
+        self._queue(self._line(fields), real=False)
+
+    def _queue(self, text: str, *, real: bool) -> None:
+        if len(self._real) + len(self._summaries) >= self.capacity:
+            if real and self._summaries:
+                self._summaries.popleft()
+                self._drop("summary")
+            else:
+                self._drop("real" if real else "summary")
+                return
+        (self._real if real else self._summaries).append(_Line(text, real))
+        self._idle.clear()
+        self._wake.set()
+
+    def _drop(self, kind: str) -> None:
+        self.dropped[kind] += 1
+        self._dropped_unreported += 1
+        self._on_drop(kind)
+
+    def _close_windows(self, now: float, *, all_of_them: bool = False) -> None:
+        for user, open_window in list(self._windows.items()):
+            lasted = now - open_window.started
+            if lasted < self.window and not all_of_them:
+                continue
+            if open_window.counts:
+                self._queue(self._summary(user, dict(open_window.counts), lasted), real=False)
+                self._windows[user] = _Window(now)  # still at it: the next minute is summarised too
+            else:
+                del self._windows[user]
+
+    # The one sender
+
+    def start(self) -> None:
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send_forever())
+
+    async def _send_forever(self) -> None:
+        while True:
+            now = self._clock()
+            self._close_windows(now)
+            self._report_drops(now)
+            if not (self._real or self._summaries):
+                self._idle.set()
+                self._wake.clear()
+                # Wake for a new line, or in a second to close the windows that are due.
+                try:
+                    async with asyncio.timeout(self.interval):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
+                continue
+            if self._next_post > now:  # Slack's pace (or its Retry-After); then pick again
+                await asyncio.sleep(self._next_post - now)
+                continue
+            # Out of the queue while it is posted, so that nothing can drop it meanwhile.
+            line = self._posting = (self._real if self._real else self._summaries).popleft()
+            self._next_post = now + self.interval
+            pause = await self._post(line.text)
+            self._posting = None
+            if pause is not None:  # Slack did not take it: first again, once Retry-After is over
+                (self._real if line.real else self._summaries).appendleft(line)
+                self._next_post = self._clock() + pause
+
+    async def _post(self, text: str) -> float | None:
+        """Post one line; the seconds to wait before trying it again when Slack said 429."""
         try:
             await self.client.chat_postMessage(
                 channel=self.channel,
@@ -169,8 +388,77 @@ class AuditChannel:
                 link_names=False,
                 parse="none",
             )
+        except SlackApiError as exc:
+            if exc.response is not None and exc.response.status_code == 429:
+                pause = retry_after(exc.response.headers)
+                log.warning(
+                    "the audit channel is rate limited by Slack",
+                    extra={"event": "audit_channel_limited", "retry_after": pause},
+                )
+                return pause
+            self._failed(exc)
         except Exception as exc:
+            self._failed(exc)
+        return None
+
+    def _failed(self, exc: Exception) -> None:
+        log.warning(
+            "posting to the audit channel failed",
+            extra={"event": "audit_channel_error", "error": type(exc).__name__},
+        )
+
+    def _report_drops(self, now: float, *, force: bool = False) -> None:
+        if self._dropped_unreported and (force or now - self._reported_at >= DROP_REPORT_EVERY):
             log.warning(
-                "posting to the audit channel failed",
-                extra={"event": "audit_channel_error", "error": type(exc).__name__},
+                "audit channel lines dropped (the JSON audit log has them)",
+                extra={
+                    "event": "audit_channel_dropped",
+                    "dropped": self._dropped_unreported,
+                    "dropped_real": self.dropped["real"],
+                    "dropped_summary": self.dropped["summary"],
+                },
             )
+            self._dropped_unreported = 0
+            self._reported_at = now
+
+    # Shutdown
+
+    async def flush(self, within: float) -> bool:
+        """Say every open summary now and post what is queued, for at most `within` seconds.
+        True when everything went out."""
+        self._close_windows(self._clock(), all_of_them=True)
+        if self._sender is None or self._sender.done():
+            return not (self._real or self._summaries)
+        try:
+            async with asyncio.timeout(max(0.0, within)):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Stop the sender; whatever is still queued is counted as dropped, and logged."""
+        if self._sender is not None:
+            self._sender.cancel()
+            await asyncio.gather(self._sender, return_exceptions=True)
+        if self._posting is not None:  # cut off mid-post: it may not have arrived
+            self._drop("real" if self._posting.real else "summary")
+        for kind, queue in (("real", self._real), ("summary", self._summaries)):
+            while queue:
+                queue.popleft()
+                self._drop(kind)
+        self._report_drops(self._clock(), force=True)
+
+
+def retry_after(headers: Mapping[str, Any] | None) -> float:
+    """Slack's `Retry-After` (whole seconds) as a pause: 1 s when missing or unreadable, at most 5 min."""
+    value = (headers or {}).get("Retry-After") if headers is not None else None
+    if isinstance(value, list):  # slack_sdk keeps some headers as lists
+        value = value[0] if value else None
+    try:
+        seconds = float(str(value).strip())
+    except (TypeError, ValueError):
+        return RETRY_AFTER_DEFAULT
+    if not seconds >= 0:  # NaN
+        return RETRY_AFTER_DEFAULT
+    return min(max(seconds, 0.0), RETRY_AFTER_MAX)

@@ -561,3 +561,13 @@ def audit_channel_line(audit: dict[str, Any]) -> str:
         more = len(key_ids) - MAX_KEYS_SHOWN
         parts.append(f"keys {shown}" + (f" +{more} more" if more > 0 else ""))
     return shorten(" · ".join(parts), SECTION_LIMIT)
+
+
+def audit_channel_summary(user_id: str, counts: dict[str, int], seconds: float) -> str:
+    """The audit channel's one line for a person's further refusals and limits over a minute."""
+    total = sum(counts.values())
+    each = ", ".join(f"{inert(what)} ×{n}" for what, n in sorted(counts.items(), key=lambda c: -c[1]))
+    span = f"{round(seconds)} s"
+    return shorten(
+        f"/apikeyid by {code(user_id)} · {total} more refused or limited in {span}: {each}", SECTION_LIMIT
+    )

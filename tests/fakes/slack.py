@@ -37,6 +37,17 @@ class FakeSlack:
         self.posted: list[dict[str, Any]] = []  # chat.postMessage calls
         self.views: list[tuple[str, dict[str, Any]]] = []  # views.open / update / publish calls
         self.post_message_fails = False
+        # Slack's pace for chat.postMessage, when set: about one message per second per channel;
+        # a faster call gets HTTP 429, `Retry-After` (whole seconds) and {"ok": false, "error":
+        # "ratelimited"} (https://docs.slack.dev/apis/web-api/rate-limits, "Responding to rate
+        # limiting conditions"), and is not posted.
+        self.post_message_interval: float | None = None
+        self.post_message_retry_after = "1"
+        self.post_message_calls: list[tuple[float, str, int]] = []  # (time.monotonic(), channel, status)
+        self.post_message_limited = 0
+        self._last_post_at: dict[str, float] = {}
+        # A response_url post is answered with a redirect there, when set (a bot must not follow it).
+        self.response_redirect: str | None = None
         self.usergroups: dict[str, list[str]] = {}
         self.usergroups_fail = False
         self.answers: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -139,7 +150,23 @@ class FakeSlack:
             )
             if self.post_message_fails:
                 return web.json_response({"ok": False, "error": "channel_not_found"})
+            channel, now = str(data.get("channel")), time.monotonic()
             with self._lock:
+                last = self._last_post_at.get(channel)
+                if (
+                    self.post_message_interval
+                    and last is not None
+                    and now - last < self.post_message_interval
+                ):
+                    self.post_message_calls.append((now, channel, 429))
+                    self.post_message_limited += 1
+                    return web.json_response(
+                        {"ok": False, "error": "ratelimited"},
+                        status=429,
+                        headers={"Retry-After": self.post_message_retry_after},
+                    )
+                self.post_message_calls.append((now, channel, 200))
+                self._last_post_at[channel] = now
                 self.posted.append(data)
             return web.json_response({"ok": True, "channel": data.get("channel"), "ts": "1.2"})
         if method in ("views.open", "views.update", "views.publish"):
@@ -171,6 +198,8 @@ class FakeSlack:
         return web.json_response({"response_type": "ephemeral", "text": "Looking up…"})
 
     async def _response(self, request: web.Request) -> web.Response:
+        if self.response_redirect is not None:
+            raise web.HTTPTemporaryRedirect(self.response_redirect)
         with self._lock:
             status = self.response_faults.popleft() if self.response_faults else 200
         if status not in (200, TAKE_THEN_HANG):
