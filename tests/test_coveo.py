@@ -35,6 +35,8 @@ from bot.settings import Secret
 from tests.conftest import new_org
 from tests.fakes.coveo import EU_TOKEN, GOOD_TOKEN, FakeCoveo, Fault, api_key
 
+NOW = datetime(2026, 11, 26, tzinfo=UTC)
+
 
 def client(fake: FakeCoveo, token: str = GOOD_TOKEN, path: Path | None = None) -> CoveoClient:
     return CoveoClient(fake.url, TokenSource(Secret(token), path))
@@ -250,7 +252,9 @@ def test_parse_keeps_only_the_tail_of_the_value() -> None:
     )
     assert key.value_tail == "1b3e"
     assert not hasattr(key, "value")
-    assert "value" not in key.raw and "'value'" not in str(key.facts()) and "****" not in str(key.facts())
+    assert (
+        "value" not in key.raw and "'value'" not in str(key.facts(NOW)) and "****" not in str(key.facts(NOW))
+    )
 
 
 def test_parse_skips_entries_without_an_id() -> None:
@@ -385,7 +389,9 @@ def test_parse_keeps_only_the_fields_it_reads_and_no_list() -> None:
     assert key.raw["privileges"] == (
         {"owner": "PLATFORM", "targetDomain": "SOURCE", "type": "EDIT", "targetIds": ("a",)},
     )
-    assert key.allowed_ips == 1 and [p.summary() for p in key.privileges] == ["PLATFORM/SOURCE EDIT"]
+    assert key.allowed_ips == ["10.0.0.0/8"] and [p.summary() for p in key.privileges] == [
+        "PLATFORM/SOURCE EDIT"
+    ]
 
 
 async def test_proxies_from_the_environment_are_honoured(

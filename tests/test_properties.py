@@ -121,7 +121,9 @@ FORGERY_BITS = st.sampled_from(
 )
 hostile = st.lists(st.one_of(st.text(max_size=20), FORGERY_BITS), max_size=10).map("".join)
 key_ids = st.from_regex(r"\Amyorg-[0-9a-f]{8}\Z")
-BOT_LINE = re.compile(r"^\*(apiKeyId|Status|Created|Privileges|Also|Description):\* ")
+BOT_LINE = re.compile(
+    r"^\*(apiKeyId|Status|Exposed|Created|Privileges|Template|IP ranges|Description|Follow-up):\* "
+)
 ID_FIELD = re.compile(r"\*apiKeyId:\* `([^`\n]*)`")
 LISTING_LINE = re.compile(r"^`([^`\n]+)`  [^`\n]*$")
 
@@ -131,7 +133,10 @@ def mrkdwn_texts(message: dict) -> list[str]:
     for block in message.get("blocks", []):
         if "text" in block:
             texts.append(block["text"]["text"])
-        texts += [element["text"] for element in block.get("elements", [])]
+        texts += [
+            element["text"] if isinstance(element["text"], str) else element["text"]["text"]
+            for element in block.get("elements", [])
+        ]
     return texts
 
 
