@@ -322,7 +322,9 @@ def status_line(key: ApiKey, now: datetime) -> str:
                 None: "unknown: Coveo sent neither a status nor whether it is enabled.",
             }[key.enabled]
     if key.known_status not in (Status.EXPIRED, Status.SOON_TO_BE_EXPIRED) and key.expiring(now):
-        text += f" ⚠ It expires {expiry_text(key, now)}: replace or extend it before then."
+        expires = key.expires
+        when = f"{_ago(expires, now)} ({_day(expires)})" if expires is not None else "soon"
+        text += f" ⚠ It expires {when}: replace or extend it before then."
     elif key.known_status is not Status.EXPIRED and key.expired(now):
         text += " ⚠ Its expiration date has passed: calls with it fail."
     return text
