@@ -211,3 +211,25 @@ def test_expired_by_date_reads_as_expired_even_if_status_lags() -> None:
     assert key.expired(moment) and key.needs(Care.EXPIRING, moment)
     assert "expiration date has passed" in status_line(key, moment)
     assert key.expires is not None and key.expires < moment - timedelta(hours=1)
+
+
+def test_a_key_with_every_field_at_its_longest_still_shows_whole_lines() -> None:
+    noisy = "&<>*" * 150
+    reason = {"id": "r", "source": "GITHUB", "url": "https://github.com/" + "a" * 250, "reason": noisy}
+    key = one(
+        key_in_status(noisy, "DISABLED_EXPOSED")
+        | {
+            "description": noisy,
+            "apiKeyTemplateId": noisy,
+            "allowedIps": [noisy] * 40,
+            "deniedIps": [noisy] * 40,
+            "privileges": [{"owner": noisy, "targetDomain": noisy, "type": noisy, "targetId": noisy}] * 30,
+            "exposureReport": exposure_report(noisy) | {"reasons": [reason] * 6, "createdBy": noisy},
+        }
+    )
+    message = render(Found("myorg", "q", [key], MatchedBy.ID), now()).to_slack()
+    texts = [b.get("text", {}).get("text", "") for b in message["blocks"]]
+    [section] = [t for t in texts if "*apiKeyId:*" in t]
+    assert len(section) <= 3000
+    assert section.splitlines()[-1].startswith("*Follow-up:* `GET https://platform.cloud.coveo.com/rest/")
+    assert "too long to show here" in section

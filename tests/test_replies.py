@@ -223,3 +223,10 @@ def test_a_long_console_url_prefills_the_org_id_it_holds() -> None:
     assert view["blocks"][0]["element"]["initial_value"] == "acmeprod7x2k"
     short = "https://platform-eu.cloud.coveo.com/admin/#/acmeprod7x2k/search"
     assert lookup_modal(org=short)["blocks"][0]["element"]["initial_value"] == short
+
+
+def test_an_unknown_qualifier_in_the_modal_shows_under_the_name() -> None:
+    from bot.replies import modal_errors
+
+    errors = modal_errors(Invalid(Problem.UNKNOWN_QUALIFIER, "is:foo"))["errors"]
+    assert list(errors) == ["name"] and "is:exposed" in errors["name"]

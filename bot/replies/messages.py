@@ -554,11 +554,29 @@ MATCHED_BY_TEXT = {
 def _key_section(key: ApiKey, now: datetime, org: str, region: str, share: str | None = None) -> SectionBlock:
     flags = warnings(key, now)
     head = f"*{key_name(key, 150)}*" + (f"   {' · '.join(flags)}" if flags else "")
-    text = "\n".join([head, f"*apiKeyId:* {code(key.id)}", *key_facts(key, now, org, region)])
-    block = section(text)
+    lines = _fit([head, f"*apiKeyId:* {code(key.id)}", *key_facts(key, now, org, region)])
+    block = section("\n".join(lines))
     if share is not None:
         block.accessory = ButtonElement(text="Share in channel", action_id=SHARE, value=share)
     return block
+
+
+# Lines given up first when a key's section would pass Slack's 3,000 characters (Coveo's text can
+# be long): each becomes a short note, so no line (or link in it) is ever cut in the middle.
+EXPENDABLE = ("*Description:*", "*IP ranges:*", "*Template:*", "*Privileges:*", "*Exposed:*", "*Status:*")
+
+
+def _fit(lines: list[str]) -> list[str]:
+    for label in EXPENDABLE:
+        if len("\n".join(lines)) <= SECTION_LIMIT:
+            break
+        lines = [
+            f"{label} too long to show here; see the API Keys page (Open in Coveo)."
+            if line.startswith(label)
+            else line
+            for line in lines
+        ]
+    return lines
 
 
 def _not_found(outcome: NotFound) -> Reply:
