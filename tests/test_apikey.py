@@ -73,6 +73,8 @@ def test_disabled_for_inactivity_without_enabled_is_disabled_not_unknown() -> No
     assert key.disabled and "⛔ disabled" in warnings(key, now())
     line = status_line(key, now())
     assert "disabled for inactivity since" in line and "last used" in line and "ago" in line
+    text = render(Found("myorg", "idle", [key], MatchedBy.EXACT_NAME), now()).to_plain()
+    assert "Enabled: unknown" not in text and "⛔ disabled" in text
 
 
 @pytest.mark.parametrize("severity", [s.value for s in Severity])

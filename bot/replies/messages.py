@@ -257,14 +257,15 @@ def _who_to_ask(groups: frozenset[str]) -> str:
 
 def key_facts(key: ApiKey, now: datetime, org: str = "", region: str = "") -> list[str]:
     """One line per fact a support engineer acts on, as mrkdwn: the state and what to do first."""
-    enabled = {True: "yes", False: "no", None: "not sent"}[key.enabled]
+    # `enabled` is optional in Coveo's model: when it is missing the status line says it all.
+    enabled = "" if key.enabled is None else f" · *Enabled:* {'yes' if key.enabled else 'no'}"
     lines = [f"*Status:* {status_line(key, now)}"]
     exposure = exposure_line(key, now)
     if exposure:
         lines.append(f"*Exposed:* {exposure}")
     lines.append(
         f"*Created:* {_when(key.created, now)} · *Last used:* {usage_text(key, now)}"
-        f" · *Expires:* {expiry_text(key, now)} · *Enabled:* {enabled}"
+        f" · *Expires:* {expiry_text(key, now)}{enabled}"
     )
     lines.append(f"*Privileges:* {privilege_summary(key)}")
     if key.template_id:
