@@ -10,7 +10,7 @@ from bot.apikey import Care, Severity, Status, parse_api_keys, parse_date
 from bot.lookup import Found, Listing
 from bot.matching import MatchedBy
 from bot.replies import render
-from bot.replies.messages import exposure_line, privilege_summary, status_line, warnings
+from bot.replies.messages import exposure_line, privilege_summary, safe_link, status_line, warnings
 from tests.fakes.coveo import DAY_MS, MISSING, api_key, exposure_report, key_in_status, now_ms
 
 
@@ -235,3 +235,26 @@ def test_a_key_with_every_field_at_its_longest_still_shows_whole_lines() -> None
     assert len(section) <= 3000
     assert section.splitlines()[-1].startswith("*Follow-up:* `GET https://platform.cloud.coveo.com/rest/")
     assert "too long to show here" in section
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://x.example/a|<!channel>",
+        "https://x.example/<@U123>",
+        "javascript:alert(1)",
+        "ftp://x.example/f",
+        "https://x.example/" + "a" * 300,
+        "https://x.example/a b",
+        "https://x.example/*bold*",
+        "https:///nohost",
+    ],
+)
+def test_an_exposure_url_that_could_break_out_is_not_a_link(url: str) -> None:
+    assert safe_link(url) == ""
+
+
+def test_an_exposure_url_is_a_link_labelled_with_its_host_and_path() -> None:
+    assert safe_link("https://github.com/acme/shop/blob/main/x.js?a=1&b=2") == (
+        "<https://github.com/acme/shop/blob/main/x.js?a=1&amp;b=2|github.com/acme/shop/blob/main/x.js>"
+    )

@@ -270,6 +270,8 @@ def within_block_kit_limits(message: dict, *, max_blocks: int = 50) -> None:
                 assert len(button.get("url", "")) <= BUTTON_URL
                 assert len(button["action_id"]) <= 255
     assert len(message.get("text", "")) <= 3000
+    dumped = str(message)
+    assert "<!channel>" not in dumped and "<@U123" not in dumped and "<#C1" not in dumped
 
 
 @settings(max_examples=300, deadline=None)
