@@ -367,7 +367,8 @@ async def run(
         return Failed(command.org, error, where, asked=(directory.region_error(where, error),))
     if isinstance(result, NoHit) or (result is None and not care):
         suggestions = result.suggestions if isinstance(result, NoHit) else []
-        return NotFound(command.org, command.name, suggestions, len(listed.keys), listed.request_id, where)
+        # The name as the user means it (no qualifier, no quotes that only kept it from reading as one).
+        return NotFound(command.org, name, suggestions, len(listed.keys), listed.request_id, where)
     if care:
         now = datetime.now(UTC)
         pool = listed.keys if result is None else result.keys

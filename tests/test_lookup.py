@@ -244,7 +244,7 @@ async def test_care_queries_filter_sort_and_combine_with_a_name(fake_coveo: Fake
         "is:exposed shop",
     )
     missing = await run(Lookup(org, "is:exposed shpo zzz"), keys, deadline=deadline())
-    assert isinstance(missing, NotFound)
+    assert isinstance(missing, NotFound) and missing.query == "shpo zzz"
     named = await run(Lookup(org, '"is:exposed"'), keys, deadline=deadline())
-    assert isinstance(named, NotFound)  # a name, and no key has it
+    assert isinstance(named, NotFound) and named.query == "is:exposed"  # a name, and no key has it
     await keys.aclose()
