@@ -37,7 +37,7 @@ PER_STATUS = {
         False,
         True,
         "about to be disabled for inactivity",
-        "💤 unused",
+        "⏳ soon disabled for inactivity · 💤 unused",
     ),
     "DISABLED_EXPOSED": (True, False, False, True, False, "do not re-enable it", "🚨 exposed (CRITICAL)"),
 }
@@ -65,6 +65,7 @@ def test_one_key_per_status_reads_with_its_flag_and_what_to_do(status: str) -> N
     assert (flag in flags) if flag else flags == ""
     text = render(Found("myorg", "k", [key], MatchedBy.EXACT_NAME, region="eu"), moment).to_plain()
     assert words in text
+    assert "⚠ It expires" not in text  # only an expiry date within 30 days adds that warning
 
 
 def test_disabled_for_inactivity_without_enabled_is_disabled_not_unknown() -> None:

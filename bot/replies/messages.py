@@ -25,7 +25,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.access import Refusal
-from bot.apikey import ApiKey, Care, ExposureReason, Privilege, Status
+from bot.apikey import EXPIRING_WITHIN, ApiKey, Care, ExposureReason, Privilege, Status
 from bot.buttons import KeyRef, PageRef
 from bot.command import QUALIFIERS, Help, Invalid, Problem
 from bot.coveo import (
@@ -322,10 +322,13 @@ def status_line(key: ApiKey, now: datetime) -> str:
                 False: "disabled (Coveo sent no status): calls with it fail.",
                 None: "unknown: Coveo sent neither a status nor whether it is enabled.",
             }[key.enabled]
-    if key.known_status not in (Status.EXPIRED, Status.SOON_TO_BE_EXPIRED) and key.expiring(now):
-        expires = key.expires
-        when = f"{_ago(expires, now)} ({_day(expires)})" if expires is not None else "soon"
-        text += f" ⚠ It expires {when}: replace or extend it before then."
+    expires = key.expires
+    if (
+        key.known_status not in (Status.EXPIRED, Status.SOON_TO_BE_EXPIRED)
+        and expires is not None
+        and now < expires <= now + EXPIRING_WITHIN
+    ):
+        text += f" ⚠ It expires {_ago(expires, now)} ({_day(expires)}): replace or extend it before then."
     elif key.known_status is not Status.EXPIRED and key.expired(now):
         text += " ⚠ Its expiration date has passed: calls with it fail."
     return text
@@ -427,8 +430,12 @@ def warnings(key: ApiKey, now: datetime) -> list[str]:
         flags.append("⌛ expired")
     elif key.expiring(now):
         expires = key.expires
-        left = f" {_ago(expires, now)}" if expires is not None and expires > now else " soon"
-        flags.append(f"⏳ expires{left}")
+        if expires is not None and expires <= now + EXPIRING_WITHIN:
+            flags.append(f"⏳ expires {_ago(expires, now)}")
+        elif key.status == Status.SOON_TO_BE_DISABLED:
+            flags.append("⏳ soon disabled for inactivity")
+        else:
+            flags.append("⏳ expires soon")
     if key.never_used:
         flags.append("💤 never used")
     elif key.unused(now) and key.last_used is not None:
