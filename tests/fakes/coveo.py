@@ -48,6 +48,9 @@ class Fault:
 DAY_MS = 86_400_000
 
 
+MISSING: Any = object()  # `api_key(..., field=MISSING)`: the field is left out
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -57,8 +60,9 @@ def masked_value(n: int) -> str:
 
 
 def api_key(name: str, **fields: Any) -> dict[str, Any]:
-    """An enabled API key as Coveo lists it, used yesterday; `fields` replace or add Coveo's fields
-    (a field set to `MISSING` is left out, as Coveo leaves out optional fields)."""
+    """An enabled API key as Coveo lists it, used yesterday, never expiring, never reported;
+    `fields` replace or add Coveo's fields (a field set to `MISSING` is left out, as Coveo leaves
+    out optional fields)."""
     n = next(_ids)
     key_id = f"fakekey{n:06d}abcdefghijklmno"
     key: dict[str, Any] = {
@@ -79,12 +83,13 @@ def api_key(name: str, **fields: Any) -> dict[str, Any]:
         ],
         "allowedIps": [],
         "deniedIps": [],
+        # Optional fields a key without them may carry as null rather than leave out.
+        "expirationDate": None,
+        "apiKeyTemplateId": None,
+        "exposureReport": None,
     }
     key.update(fields)
     return {k: v for k, v in key.items() if v is not MISSING}
-
-
-MISSING: Any = object()
 
 
 def exposure_report(
