@@ -43,8 +43,9 @@ class Fault:
 # but `id` is optional; `exposureReport` is an `ExposureReport`, its severity, source and
 # creation type from src/resources/Enums.ts; privileges are `PrivilegeModel`s
 # (src/resources/BaseInterfaces.ts). The client's example value is `xx` + a UUID
-# ("xx65151ec3-7b30-4772-a99a-09b4c0f71343"); a listing shows it masked but for its last
-# characters, which is what customers read off the admin console.
+# ("xx65151ec3-7b30-4772-a99a-09b4c0f71343") and `value` is optional. The client does not show
+# how a listing masks it: the fake masks all but the last four characters, the part customers
+# quote from the admin console, and tests also send keys without a value at all.
 DAY_MS = 86_400_000
 
 
