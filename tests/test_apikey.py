@@ -259,3 +259,10 @@ def test_an_exposure_url_is_a_link_labelled_with_its_host_and_path() -> None:
     assert safe_link("https://github.com/acme/shop/blob/main/x.js?a=1&b=2") == (
         "<https://github.com/acme/shop/blob/main/x.js?a=1&amp;b=2|github.com/acme/shop/blob/main/x.js>"
     )
+
+
+def test_the_terminal_shows_the_exposure_url_itself() -> None:
+    key = one(key_in_status("gone", "DISABLED_EXPOSED"))
+    text = render(Found("myorg", "gone", [key], MatchedBy.EXACT_NAME), now()).to_plain()
+    assert "on GitHub at https://github.com/example/shop/blob/main/config.js on " in text
+    assert "<https" not in text

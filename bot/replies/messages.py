@@ -145,8 +145,16 @@ class Reply:
                     for element in block["elements"]
                     if element.get("url")
                 )
-        text = "\n\n".join(parts)
-        return unescape_slack(re.sub(r"\*([^*\n]+)\*", r"\1", text))
+        return plain("\n\n".join(parts))
+
+
+def plain(text: str) -> str:
+    """Answer text for a terminal or JSON: no mrkdwn emphasis, the bot's links as their URL, escapes undone."""
+    text = _LINK.sub(lambda m: m.group(1).replace("&amp;", "&"), text)
+    return unescape_slack(re.sub(r"\*([^*\n]+)\*", r"\1", text))
+
+
+_LINK = re.compile(r"<(https?://[^|>\s]+)\|[^>]*>")  # only the bot forms these (`safe_link`)
 
 
 Outcome = Help | Invalid | Found | NotFound | Listing | Failed | Denied | Limited | Working | Unexpected
@@ -489,12 +497,6 @@ def privilege_summary(key: ApiKey) -> str:
     words = shorten("; ".join(dict.fromkeys(privilege_words(p) for p in shown)) + extra, 600)
     raw = shorten(", ".join(inert(p.summary()) for p in shown) + extra, 600)
     return f"{words} (raw: {raw})"
-
-
-def plain(text: str) -> str:
-    """A line of the answer for a terminal or JSON: no mrkdwn emphasis, links as their URL, escapes undone."""
-    text = re.sub(r"<(https?://[^|>]+)\|[^>]*>", lambda m: m.group(1).replace("&amp;", "&"), text)
-    return unescape_slack(re.sub(r"\*([^*\n]+)\*", r"\1", text))
 
 
 def console_url(region: str, org: str) -> str:
