@@ -12,7 +12,16 @@ from bot.apikey import Care, Status, parse_api_keys
 from bot.command import Help, Invalid, ListKeys, Lookup, parse
 from bot.lookup import Found, Listing, NotFound
 from bot.matching import Hits, MatchedBy, find
-from bot.replies import MESSAGE_BUTTONS, MODAL_BUTTONS, NO_BUTTONS, Controls, answer_modal, render
+from bot.replies import (
+    MESSAGE_BUTTONS,
+    MODAL_BUTTONS,
+    NO_BUTTONS,
+    Controls,
+    answer_modal,
+    home_view,
+    lookup_modal,
+    render,
+)
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 SLACK_BITS = st.sampled_from(
@@ -304,3 +313,12 @@ def test_every_answer_over_random_coveo_keys_holds_block_kit_limits(
         b["text"]["text"] for b in message["blocks"] if "*apiKeyId:*" in b.get("text", {}).get("text", "")
     ]
     assert sections and all(s.splitlines()[-1].startswith("*Follow-up:* `GET https://") for s in sections)
+
+
+def test_help_home_tab_and_modal_hold_block_kit_limits() -> None:
+    within_block_kit_limits(render(Help(), NOW).to_slack())
+    within_block_kit_limits(home_view(None), max_blocks=100)
+    modal = lookup_modal("https://platform.cloud.coveo.com/admin/#/" + "a" * 300, "is:exposed")
+    within_block_kit_limits(modal, max_blocks=100)
+    hint = modal["blocks"][1]["hint"]["text"]
+    assert len(hint) <= 2000 and "is:exposed" in hint
