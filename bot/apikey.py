@@ -1,5 +1,10 @@
 """One Coveo API key as the bot sees it, parsed from Coveo's JSON.
 
+The fields are read as Coveo's own client defines them (coveo/platform-client:
+`src/resources/ApiKeys/ApiKeysInterfaces.ts` for `ApiKeyModel` and `ExposureReport`,
+`src/resources/Enums.ts` for `ApiKeyStatus` and the exposure enums, `src/resources/BaseInterfaces.ts`
+for `PrivilegeModel`). Only `id` is required there: every other field may be missing or null.
+
 Organisations can hold thousands of keys, and a command shows a handful. So parsing
 keeps only what matching needs (id, names, value tail, trigrams) and the fields the
 other facts are read from when a key is shown (`KEPT`); the rest of the JSON is dropped.
@@ -8,24 +13,109 @@ The key's `value` is dropped at parse time: only its visible tail is kept.
 
 from __future__ import annotations
 
+import enum
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.text import fold, trigrams
 
+EXPIRING_WITHIN = timedelta(days=30)  # an expiry this close is a warning, whatever the status says
+UNUSED_FOR = timedelta(days=90)  # a key not used for this long is a clean-up candidate
+
+
+class Status(enum.StrEnum):
+    """Coveo's `ApiKeyStatus` (platform-client, src/resources/Enums.ts)."""
+
+    ENABLED = "ENABLED"
+    DISABLED = "DISABLED"
+    DISABLED_FOR_INACTIVITY = "DISABLED_FOR_INACTIVITY"
+    EXPIRED = "EXPIRED"
+    SOON_TO_BE_EXPIRED = "SOON_TO_BE_EXPIRED"
+    SOON_TO_BE_DISABLED = "SOON_TO_BE_DISABLED"
+    DISABLED_EXPOSED = "DISABLED_EXPOSED"
+
+
+DISABLED_STATUSES = frozenset({Status.DISABLED, Status.DISABLED_FOR_INACTIVITY, Status.DISABLED_EXPOSED})
+WORKING_STATUSES = frozenset({Status.ENABLED, Status.SOON_TO_BE_EXPIRED, Status.SOON_TO_BE_DISABLED})
+
+
+class Severity(enum.StrEnum):
+    """Coveo's `ApiKeyExposureReportSeverity`, most severe first."""
+
+    CRITICAL = "CRITICAL"
+    HIGH = "HIGH"
+    MEDIUM = "MEDIUM"
+    LOW = "LOW"
+    WARN = "WARN"
+
+
+SEVERITY_RANK = {severity: rank for rank, severity in enumerate(Severity)}
+UNKNOWN_SEVERITY_RANK = 2  # a severity Coveo adds later sorts with MEDIUM: neither hidden nor shouted
+
+
+class Care(enum.StrEnum):
+    """The listings of keys that need care (`is:exposed` …); the values are what users type."""
+
+    EXPOSED = "exposed"
+    DISABLED = "disabled"
+    EXPIRING = "expiring"
+    UNUSED = "unused"
+
 
 @dataclass(frozen=True, slots=True)
 class Privilege:
+    """Coveo's `PrivilegeModel`: `targetId` and `type` are optional; `level` marks a global privilege."""
+
     owner: str
     target_domain: str
     type: str
     target_id: str
+    level: str = ""
+
+    @property
+    def is_global(self) -> bool:
+        return bool(self.level)
 
     def summary(self) -> str:
+        """The raw form, as Coveo's privilege reference writes it."""
+        if self.level:
+            return f"{self.owner}/{self.target_domain} level {self.level}"
         target = "" if self.target_id in ("", "*") else f" on {self.target_id}"
         return f"{self.owner}/{self.target_domain} {self.type or 'ANY'}{target}"
+
+
+@dataclass(frozen=True, slots=True)
+class ExposureReason:
+    """One `ApiKeyExposureReportReasonModel`: where and when the key was found."""
+
+    source: str  # ApiKeyExposureReportReasonSource: GITHUB, MANUAL, or one Coveo adds later
+    url: str
+    reason: str
+    found: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """Coveo's `ExposureReport` on a key."""
+
+    severity: str
+    reasons: tuple[ExposureReason, ...]
+    creation_type: str  # ApiKeyReportCreationType: MANUAL or AUTOMATED
+    reported_by: str  # the report's `createdBy` user, by name
+    deactivation: datetime | None  # when Coveo disables (or disabled) the key
+
+    @property
+    def rank(self) -> int:
+        known = self.severity in SEVERITY_RANK
+        return SEVERITY_RANK[Severity(self.severity)] if known else UNKNOWN_SEVERITY_RANK
+
+    @property
+    def first_found(self) -> datetime | None:
+        dates = [r.found for r in self.reasons if r.found is not None]
+        return min(dates) if dates else None
 
 
 @dataclass(slots=True)
@@ -48,12 +138,19 @@ class ApiKey:
 
     @property
     def enabled(self) -> bool | None:
+        """Coveo's `enabled` as sent; optional in Coveo's model (None when missing)."""
         value = self.raw.get("enabled")
         return value if isinstance(value, bool) else None
 
     @property
     def status(self) -> str | None:
-        return _string(self.raw.get("status")) or None
+        """Coveo's `status` text as sent (a status Coveo adds later is kept as it is)."""
+        return _string(self.raw.get("status")).strip().upper() or None
+
+    @property
+    def known_status(self) -> Status | None:
+        status = self.status
+        return Status(status) if status is not None and status in Status.__members__ else None
 
     @property
     def created(self) -> datetime | None:
@@ -68,6 +165,18 @@ class ApiKey:
         return parse_date(self.raw.get("expirationDate"))
 
     @property
+    def activated(self) -> datetime | None:
+        return parse_date(self.raw.get("activationDate"))
+
+    @property
+    def disabled_since(self) -> datetime | None:
+        return parse_date(self.raw.get("disabledDate"))
+
+    @property
+    def privacy_level(self) -> str | None:
+        return _string(self.raw.get("privacyLevel")) or None
+
+    @property
     def privileges(self) -> list[Privilege]:
         value = self.raw.get("privileges")
         if not isinstance(value, tuple):
@@ -78,51 +187,121 @@ class ApiKey:
                 target_domain=_string(p.get("targetDomain")),
                 type=_string(p.get("type")),
                 target_id=_string(p.get("targetId")),
+                level=_string(p.get("level")),
             )
             for p in value
             if isinstance(p, dict)
         ]
 
     @property
-    def allowed_ips(self) -> int:
-        return _count(self.raw.get("allowedIps"))
+    def allowed_ips(self) -> list[str]:
+        return _strings(self.raw.get("allowedIps"))
 
     @property
-    def denied_ips(self) -> int:
-        return _count(self.raw.get("deniedIps"))
+    def denied_ips(self) -> list[str]:
+        return _strings(self.raw.get("deniedIps"))
 
     @property
     def template_id(self) -> str | None:
         return _string(self.raw.get("apiKeyTemplateId")) or None
 
     @property
-    def exposed(self) -> bool:
-        """Coveo's exposure report: any sign that the key was found somewhere public."""
+    def exposure(self) -> Exposure | None:
+        """Coveo's exposure report, when the key has one (a null or missing report: None)."""
         report = self.raw.get("exposureReport")
-        if isinstance(report, dict):
-            for flag in ("exposed", "isExposed"):
-                if isinstance(report.get(flag), bool):
-                    return bool(report[flag])
-            status = report.get("status")
-            if isinstance(status, str):
-                return "EXPOSED" in status.upper() and "NOT" not in status.upper()
-            return bool(report.get("exposures") or report.get("detections"))
-        return bool(report) if isinstance(report, list) else False
+        if not isinstance(report, dict):
+            return None
+        reasons = report.get("reasons")
+        return Exposure(
+            severity=_string(report.get("severity")).strip().upper(),
+            reasons=tuple(
+                ExposureReason(
+                    source=_string(r.get("source")).strip().upper(),
+                    url=_string(r.get("url")),
+                    reason=_string(r.get("reason")),
+                    found=parse_date(r.get("createdDate")),
+                )
+                for r in (reasons if isinstance(reasons, tuple) else ())
+                if isinstance(r, dict)
+            ),
+            creation_type=_string(report.get("creationType")).strip().upper(),
+            reported_by=_user_name(report.get("createdBy")),
+            deactivation=parse_date(report.get("deactivationDate")),
+        )
+
+    @property
+    def exposed(self) -> bool:
+        """Coveo reported the key exposed (a report, or the status it disables exposed keys with)."""
+        return self.exposure is not None or self.status == Status.DISABLED_EXPOSED
 
     @property
     def disabled(self) -> bool:
-        return self.enabled is False or (self.status or "").upper() == "DISABLED"
+        """The key does not work now because it was turned off (expiry is `expired`)."""
+        status = self.known_status
+        if status is not None:
+            return status in DISABLED_STATUSES
+        return self.enabled is False
 
     def expired(self, now: datetime) -> bool:
         expires = self.expires
-        return (self.status or "").upper() == "EXPIRED" or (expires is not None and expires <= now)
+        return self.status == Status.EXPIRED or (expires is not None and expires <= now)
 
-    def facts(self) -> dict[str, Any]:
-        """Everything the bot may show about the key, as plain JSON values (for `--json`)."""
+    def expiring(self, now: datetime) -> bool:
+        """Not expired yet, but Coveo says it soon will be, or it expires within 30 days."""
+        if self.expired(now):
+            return False
+        if self.status in (Status.SOON_TO_BE_EXPIRED, Status.SOON_TO_BE_DISABLED):
+            return True
+        expires = self.expires
+        return expires is not None and expires - now <= EXPIRING_WITHIN
+
+    @property
+    def never_used(self) -> bool:
+        """Coveo knows when the key was created but has no last use for it."""
+        return self.last_used is None and self.created is not None
+
+    def unused(self, now: datetime) -> bool:
+        """Never used, or not for 90 days."""
+        last = self.last_used
+        return self.never_used or (last is not None and now - last >= UNUSED_FOR)
+
+    def needs(self, care: Care, now: datetime) -> bool:
+        match care:
+            case Care.EXPOSED:
+                return self.exposed
+            case Care.DISABLED:
+                return self.disabled
+            case Care.EXPIRING:
+                return self.expired(now) or self.expiring(now)
+            case Care.UNUSED:
+                return self.unused(now)
+        raise ValueError(care)
+
+    def urgency(self, now: datetime) -> tuple[Any, ...]:
+        """Sort key, most urgent first: exposed (most severe first), then soonest to expire
+        (expired first), then disabled, then longest unused."""
+        exposure = self.exposure
+        expires = self.expires
+        if self.expired(now) and expires is None:
+            expires = now  # EXPIRED without a date: as urgent as one that just expired
+        last = self.last_used
+        return (
+            0 if self.exposed else 1,
+            exposure.rank if exposure is not None else len(SEVERITY_RANK),
+            expires.timestamp() if expires is not None else math.inf,
+            0 if self.disabled else 1,
+            last.timestamp() if last is not None else -math.inf,
+            self.folded_name,
+            self.id,
+        )
+
+    def facts(self, now: datetime) -> dict[str, Any]:
+        """What the bot knows about the key, as plain JSON values (for `--json`); never the value."""
 
         def iso(moment: datetime | None) -> str | None:
             return moment.isoformat() if moment else None
 
+        exposure = self.exposure
         return {
             "id": self.id,
             "displayName": self.display_name,
@@ -132,12 +311,34 @@ class ApiKey:
             "createdDate": iso(self.created),
             "lastUsedDate": iso(self.last_used),
             "expirationDate": iso(self.expires),
+            "activationDate": iso(self.activated),
+            "disabledDate": iso(self.disabled_since),
+            "privacyLevel": self.privacy_level,
             "privileges": [p.summary() for p in self.privileges],
             "allowedIps": self.allowed_ips,
             "deniedIps": self.denied_ips,
             "apiKeyTemplateId": self.template_id,
             "valueEndsWith": self.value_tail,
             "exposed": self.exposed,
+            "exposureReport": None
+            if exposure is None
+            else {
+                "severity": exposure.severity or None,
+                "creationType": exposure.creation_type or None,
+                "createdBy": exposure.reported_by or None,
+                "deactivationDate": iso(exposure.deactivation),
+                "reasons": [
+                    {"source": r.source or None, "url": r.url or None, "reason": r.reason or None}
+                    | {"createdDate": iso(r.found)}
+                    for r in exposure.reasons
+                ],
+            },
+            "disabled": self.disabled,
+            "expired": self.expired(now),
+            "expiring": self.expiring(now),
+            "neverUsed": self.never_used,
+            "unused": self.unused(now),
+            "needs": [care.value for care in Care if self.needs(care, now)],
         }
 
 
@@ -180,6 +381,9 @@ KEPT = (
     "createdDate",
     "lastUsedDate",
     "expirationDate",
+    "activationDate",
+    "disabledDate",
+    "privacyLevel",
     "privileges",
     "allowedIps",
     "deniedIps",
@@ -190,11 +394,13 @@ _CONTAINERS = (list, dict)
 
 
 def parse_date(value: Any) -> datetime | None:
-    """Coveo dates come as epoch milliseconds or ISO 8601 strings; anything else is unknown."""
+    """Coveo dates come as epoch milliseconds (its model) or ISO 8601 strings; anything else is unknown."""
     if isinstance(value, bool) or value is None:
         return None
     try:
         if isinstance(value, int | float):
+            if not math.isfinite(value):
+                return None
             # Values this small are seconds, not milliseconds (before 1973 in ms).
             seconds = value / 1000 if abs(value) >= 1e11 else float(value)
             return datetime.fromtimestamp(seconds, tz=UTC)
@@ -213,8 +419,20 @@ def _string(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _count(value: Any) -> int:
-    return len(value) if isinstance(value, tuple) else 0
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, tuple) else []
+
+
+def _user_name(value: Any) -> str:
+    """Who a `UserModel` (or a plain user name, as `ApiKeyModel.createdBy` may be) is, by name."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        for name in ("displayName", "username", "name", "email"):
+            text = value.get(name)
+            if isinstance(text, str) and text.strip():
+                return text
+    return ""
 
 
 def _frozen(value: Any) -> Any:

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from bot.command import ORG_ID
+from bot.command import ORG_ID, Invalid, read_query
 from bot.settings import REGIONS
 
 MAX_VALUE_CHARS = 2000  # Slack's limit for a button's value
@@ -27,7 +27,8 @@ class TamperedValue(ValueError):
 
 @dataclass(frozen=True)
 class PageRef:
-    """A page of a listing (`query` None) or of a lookup's hits."""
+    """A page of a listing (`query` None), of a lookup's hits, or of the keys that need care
+    (`query` holds the qualifiers then, as `command.query_text` writes them)."""
 
     org: str
     region: str
@@ -47,6 +48,8 @@ class PageRef:
         page = data["p"]
         if query is not None and (not isinstance(query, str) or not query or len(query) > MAX_QUERY_CHARS):
             raise TamperedValue("query")
+        if query is not None and isinstance(read_query(query), Invalid):
+            raise TamperedValue("qualifier")  # the bot writes only the qualifiers it knows
         if not isinstance(page, int) or isinstance(page, bool) or not 0 <= page <= MAX_PAGE:
             raise TamperedValue("page")
         return cls(_org(data), _region(data), query, page)

@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot import lookup
+from bot.apikey import ApiKey
 from bot.command import Help, Invalid, parse
 from bot.coveo import CoveoClient, CoveoError
 from bot.replies import admin as say
+from bot.replies import messages as say_key
 from bot.replies import render
 from bot.settings import Settings
 
@@ -39,7 +41,7 @@ async def lookup_command(
     if as_json:
         # ASCII only: Coveo's text may hold terminal escapes or right-to-left overrides, which
         # JSON escapes as \uXXXX this way (a JSON reader gets the exact text back).
-        print(json.dumps(result_json(result), indent=2))
+        print(json.dumps(result_json(result, now), indent=2))
     else:
         print(render(result, now).to_plain())
     if isinstance(result, lookup.Failed):
@@ -51,14 +53,17 @@ def run_lookup(settings: Settings, words: list[str], *, as_json: bool, region: s
     return asyncio.run(lookup_command(settings, words, as_json=as_json, region=region))
 
 
-def result_json(result: lookup.Result) -> dict[str, Any]:
+def result_json(result: lookup.Result, now: datetime | None = None) -> dict[str, Any]:
+    """The answer for scripts (a nightly hygiene report): the same facts the Slack answer states."""
+    now = now or datetime.now(UTC)
     if isinstance(result, lookup.Found):
         return {
             "org": result.org,
             "region": result.region,
             "query": result.query,
             "matched_by": result.how,
-            "keys": [k.facts() for k in result.keys],
+            "console_url": say_key.console_url(result.region, result.org),
+            "keys": [_key_json(k, result.org, result.region, now) for k in result.keys],
         }
     if isinstance(result, lookup.NotFound):
         return {
@@ -69,7 +74,20 @@ def result_json(result: lookup.Result) -> dict[str, Any]:
             "suggestions": result.suggestions,
         }
     if isinstance(result, lookup.Listing):
-        return {"org": result.org, "region": result.region, "keys": [k.facts() for k in result.keys]}
+        listing: dict[str, Any] = {"org": result.org, "region": result.region}
+        if result.care:
+            listing |= {
+                "query": result.query,
+                "needs": [c.value for c in result.care],
+                "name": result.name or None,
+                "matched": len(result.keys),
+                "total": result.total,
+                "order": "most urgent first",
+            }
+        return listing | {
+            "console_url": say_key.console_url(result.region, result.org),
+            "keys": [_key_json(k, result.org, result.region, now) for k in result.keys],
+        }
     return {
         "org": result.org,
         "region": result.region,  # the region whose failure is reported in "error"
@@ -78,6 +96,17 @@ def result_json(result: lookup.Result) -> dict[str, Any]:
         "similar_organizations": [
             {"id": o.id, "name": o.display_name, "region": o.region} for o in result.similar_orgs
         ],
+    }
+
+
+def _key_json(key: ApiKey, org: str, region: str, now: datetime) -> dict[str, Any]:
+    return key.facts(now) | {
+        "statusMeaning": say_key.plain(say_key.status_line(key, now)),
+        "exposure": say_key.plain(say_key.exposure_line(key, now)) or None,
+        "warnings": [say_key.plain(w) for w in say_key.warnings(key, now)],
+        "privilegesInWords": [say_key.plain(say_key.privilege_words(p)) for p in key.privileges],
+        "followUpRequest": say_key.follow_up_request(region, org, key.id),
+        "consoleUrl": say_key.console_url(region, org),
     }
 
 

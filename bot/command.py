@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
+from bot.apikey import Care
 from bot.text import unescape_slack
 
 # Coveo organisation ids are lowercase letters and digits (e.g. "mycoveoorganization8tp8wu3");
@@ -22,6 +23,9 @@ _ADMIN_HOST = re.compile(r"^([a-z0-9]+)\.admin\.org(eu|au|ca|hipaa)?\.coveo\.com
 # The admin console's host names its region: platform.cloud.coveo.com is US, platform-eu… EU,
 # platformhipaa… HIPAA. Other platform hosts (dev, staging) give no hint.
 _PLATFORM_HOST = re.compile(r"^platform(?:-(eu|au|ca)|(hipaa))?\.cloud\.coveo\.com$")
+# `is:exposed`, `is:disabled` …: a word no display name search is confused with (quote it to search it).
+_QUALIFIER = re.compile(r"^is:([A-Za-z_-]+)\Z", re.IGNORECASE)
+QUALIFIERS = tuple(f"is:{care.value}" for care in Care)
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,9 @@ class ListKeys:
 
 @dataclass(frozen=True)
 class Lookup:
+    """A name to find, keys that need care (`is:…`), or both. `name` is the whole query as
+    `query_text` writes it, so that it reads back the same (`read_query`) from a button."""
+
     org: str
     name: str
     region: str | None = None
@@ -48,6 +55,7 @@ class Problem(enum.StrEnum):
     UPPERCASE = "uppercase"  # an org id with capitals: Coveo's are lowercase
     NO_ORG_IN_LINK = "no_org_in_link"
     NOT_AN_ORG = "not_an_org"
+    UNKNOWN_QUALIFIER = "unknown_qualifier"  # `is:foo`: `token` is the word
 
 
 @dataclass(frozen=True)
@@ -75,18 +83,57 @@ def parse(text: str) -> Command:
     org, region = org_and_region(org_token)
     if org is None:
         return Invalid(_problem(org_token), org_token)
-    name = strip_quotes(rest.strip())
-    return Lookup(org, name, region) if name else ListKeys(org, region)
+    return _lookup(org, rest, region)
 
 
 def from_fields(org_text: str, name_text: str) -> ListKeys | Lookup | Invalid:
-    """A command from the two inputs of the lookup modal (no help words, no quoting rules)."""
+    """A command from the two inputs of the lookup modal (no help words; names and `is:` as in the command)."""
     org_token = org_text.strip()
     org, region = org_and_region(org_token)
     if org is None:
         return Invalid(_problem(org_token), org_token)
-    name = strip_quotes(name_text.strip())
-    return Lookup(org, name, region) if name else ListKeys(org, region)
+    return _lookup(org, name_text, region)
+
+
+def _lookup(org: str, rest: str, region: str | None) -> ListKeys | Lookup | Invalid:
+    query = read_query(rest)
+    if isinstance(query, Invalid):
+        return query
+    text = query_text(*query)
+    return Lookup(org, text, region) if text else ListKeys(org, region)
+
+
+def read_query(text: str) -> tuple[tuple[Care, ...], str] | Invalid:
+    """The care qualifiers (`is:exposed` …, anywhere, combined) and the name in what follows the org.
+
+    Text wholly in quotes is a name, whatever it holds: `"is:exposed"` finds a key of that name.
+    Without a qualifier the name is the text as typed (quotes around it removed).
+    """
+    text = text.strip()
+    unquoted = strip_quotes(text)
+    if unquoted != text or not any(_QUALIFIER.match(word) for word in text.split()):
+        return (), unquoted
+    care: list[Care] = []
+    words: list[str] = []
+    for word in text.split():
+        qualifier = _QUALIFIER.match(word)
+        if qualifier is None:
+            words.append(word)
+            continue
+        try:
+            care.append(Care(qualifier.group(1).lower()))
+        except ValueError:
+            return Invalid(Problem.UNKNOWN_QUALIFIER, word)
+    return tuple(dict.fromkeys(care)), strip_quotes(" ".join(words))
+
+
+def query_text(care: tuple[Care, ...], name: str) -> str:
+    """The query `read_query` reads back as (care, name): a name that would read as a qualifier is quoted."""
+    parts = [f"is:{c.value}" for c in care]
+    if name:
+        misread = strip_quotes(name) != name or any(_QUALIFIER.match(word) for word in name.split())
+        parts.append(f'"{name}"' if misread else name)
+    return " ".join(parts)
 
 
 def find_org(text: str) -> str:

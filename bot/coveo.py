@@ -8,10 +8,18 @@ and request id (for support tickets); `replies.py` turns each kind into user tex
     ├── NotAllowed             403: the token lacks the API key View privilege on this org
     ├── OrganizationNotFound   404: no such org in this client's region
     ├── Throttled              429: Coveo asks us to slow down (retry_after seconds)
+    ├── Blocked                Coveo's web application firewall blocked the request (x-coveo-waf-action: block)
     ├── CoveoUnavailable       5xx or network failure
+    │   ├── BadGateway         502: Coveo could not reach one of its own services
     │   └── CoveoTimeout       no answer before the command's deadline
     └── BadResponse            an answer that is not the JSON we expect (or a redirect)
+        ├── ErrorPage          an HTML error page instead of the API's JSON (a proxy, a wrong host)
         └── ResponseTooLarge   a body past MAX_RESPONSE_BYTES
+
+Error answers are read the way Coveo's own client reads them (coveo/platform-client,
+src/handlers/response/ResponseHandlers.ts): the WAF header first, then 502, then an HTML body,
+then a JSON body whose code is `title` or its aliases `type`, `errorCode`, `code`, and whose
+message is `detail` or its alias `message`; the request id is the X-Request-ID header.
 
 Transient failures (429, 502, 503, 504, network errors) are retried with exponential
 backoff and full jitter, each pause between MIN_PAUSE and MAX_PAUSE, at most MAX_ATTEMPTS
@@ -70,9 +78,11 @@ class CoveoError(Exception):
         error_code: str | None = None,
         request_id: str | None = None,
         retry_after: float | None = None,
+        message: str | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.message = message  # Coveo's own explanation (its `detail` or `message`), when it gave one
         self.status = status
         self.error_code = error_code
         self.request_id = request_id
@@ -96,13 +106,22 @@ class OrganizationNotFound(CoveoError): ...
 class Throttled(CoveoError): ...
 
 
+class Blocked(CoveoError): ...
+
+
 class CoveoUnavailable(CoveoError): ...
+
+
+class BadGateway(CoveoUnavailable): ...
 
 
 class CoveoTimeout(CoveoUnavailable): ...
 
 
 class BadResponse(CoveoError): ...
+
+
+class ErrorPage(BadResponse): ...
 
 
 class ResponseTooLarge(BadResponse):
@@ -344,35 +363,63 @@ def _attempt_timeout(remaining: float) -> httpx.Timeout:
     return httpx.Timeout(read, connect=min(REQUEST_TIMEOUT.connect or 5.0, remaining))
 
 
+ERROR_CODE_FIELDS = (
+    "title",
+    "type",
+    "errorCode",
+    "code",
+)  # platform-client's errorTypeAliases, after `title`
+ERROR_MESSAGE_FIELDS = ("detail", "message")  # its errorDetailAliases, after `detail`
+
+
 def _error_from(response: _Answer) -> CoveoError:
     status = response.status
+    content_type = (response.headers.get("content-type") or "").split(";")[0].strip().lower()
     try:
         body: Any = json.loads(response.body)
     except ValueError:
         body = None
     fields = body if isinstance(body, dict) else {}
-    code = fields.get("errorCode") if isinstance(fields.get("errorCode"), str) else None
-    message = fields.get("message") if isinstance(fields.get("message"), str) else ""
-    request_id = response.headers.get("x-request-id") or (
-        fields.get("requestID") if isinstance(fields.get("requestID"), str) else None
-    )
+    code = _first_text(fields, ERROR_CODE_FIELDS)
+    message = _first_text(fields, ERROR_MESSAGE_FIELDS)
+    request_id = response.headers.get("x-request-id") or _first_text(fields, ("requestID", "requestId"))
     detail = (
         f"Coveo answered {status}" + (f" {code}" if code else "") + (f": {message[:200]}" if message else "")
     )
-    kwargs: dict[str, Any] = {"status": status, "error_code": code, "request_id": request_id}
+    kwargs: dict[str, Any] = {
+        "status": status,
+        "error_code": code,
+        "request_id": request_id,
+        "message": message[:500] if message else None,
+    }
+    if (response.headers.get("x-coveo-waf-action") or "").strip().lower() == "block":
+        return Blocked(f"Coveo's web application firewall blocked the request ({status})", **kwargs)
+    if status == 502:
+        return BadGateway(f"Coveo answered 502 bad gateway{f' {code}' if code else ''}", **kwargs)
+    if status == 429:
+        return Throttled(detail, retry_after=_retry_after(response.headers.get("retry-after")), **kwargs)
+    if status >= 500:
+        return CoveoUnavailable(detail, **kwargs)
+    if content_type == "text/html" or (body is None and response.body.lstrip()[:1] == b"<"):
+        # Not Coveo's API speaking (its errors are JSON): a proxy, a captive portal, a wrong host.
+        return ErrorPage(f"Coveo answered {status} with an HTML page instead of JSON", **kwargs)
     if status in (401, 419):  # 419: Coveo's own clients read it as an expired token
         return TokenRejected(detail, **kwargs)
     if status == 403:
         return NotAllowed(detail, **kwargs)
     if status == 404:
         return OrganizationNotFound(detail, **kwargs)
-    if status == 429:
-        return Throttled(detail, retry_after=_retry_after(response.headers.get("retry-after")), **kwargs)
-    if status >= 500:
-        return CoveoUnavailable(detail, **kwargs)
     if 300 <= status < 400:
         return BadResponse(f"Coveo answered with a redirect ({status}); it was not followed", **kwargs)
     return BadResponse(detail, **kwargs)
+
+
+def _first_text(fields: dict[str, Any], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = fields.get(name)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
 
 
 def _retry_after(header: str | None) -> float | None:

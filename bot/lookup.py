@@ -15,10 +15,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from bot.apikey import ApiKey
-from bot.command import ListKeys, Lookup
+from bot.apikey import ApiKey, Care
+from bot.command import Invalid, ListKeys, Lookup, read_query
 from bot.coveo import (
     CoveoClient,
     CoveoError,
@@ -28,7 +29,7 @@ from bot.coveo import (
     OrganizationNotFound,
     TokenRejected,
 )
-from bot.matching import Hits, MatchedBy, closest, find
+from bot.matching import Hits, MatchedBy, NoHit, closest, find
 from bot.metrics import Metrics
 from bot.settings import SINGLE_TOKEN_VARIABLE
 from bot.text import fold, trigrams
@@ -56,10 +57,16 @@ class NotFound:
 
 @dataclass(frozen=True)
 class Listing:
+    """Every key of the org, or (with `care`) the keys that need that care, most urgent first."""
+
     org: str
     keys: list[ApiKey]
     request_id: str | None = None
     region: str = ""
+    query: str | None = None  # the query that asked for the keys that need care (`is:exposed search`)
+    care: tuple[Care, ...] = ()
+    name: str = ""  # the name part of that query
+    total: int = 0  # keys in the org (with `care`: before filtering)
 
 
 @dataclass(frozen=True)
@@ -345,19 +352,39 @@ async def run(
     try:
         where, listed, cached = await directory.locate(command.org, deadline=deadline, only=only)
         if isinstance(command, ListKeys):
-            return Listing(command.org, listed.keys, listed.request_id, where)
-        result = find(listed.keys, command.name)
-        if not isinstance(result, Hits) and cached:
-            # The key may have been created since the list was cached: look once more.
-            listed, _ = await directory.keys(command.org, where, deadline=deadline, fresh=True)
-            result = find(listed.keys, command.name)
+            return Listing(command.org, listed.keys, listed.request_id, where, total=len(listed.keys))
+        care, name = _care_and_name(command.name)
+        result: Hits | NoHit | None = None
+        if name:
+            result = find(listed.keys, name)
+            if not isinstance(result, Hits) and cached:
+                # The key may have been created since the list was cached: look once more.
+                listed, _ = await directory.keys(command.org, where, deadline=deadline, fresh=True)
+                result = find(listed.keys, name)
     except NoRegion as nowhere:
         return await _failed(command.org, nowhere.answers, directory, deadline, unserved)
     except CoveoError as error:  # the fresh look after a cached miss
         return Failed(command.org, error, where, asked=(directory.region_error(where, error),))
-    if isinstance(result, Hits):
-        return Found(command.org, command.name, result.keys, result.how, listed.request_id, where)
-    return NotFound(command.org, command.name, result.suggestions, len(listed.keys), listed.request_id, where)
+    if isinstance(result, NoHit) or (result is None and not care):
+        suggestions = result.suggestions if isinstance(result, NoHit) else []
+        # The name as the user means it (no qualifier, no quotes that only kept it from reading as one).
+        return NotFound(command.org, name, suggestions, len(listed.keys), listed.request_id, where)
+    if care:
+        now = datetime.now(UTC)
+        pool = listed.keys if result is None else result.keys
+        keys = sorted((k for k in pool if all(k.needs(c, now) for c in care)), key=lambda k: k.urgency(now))
+        return Listing(
+            command.org, keys, listed.request_id, where, command.name, care, name, len(listed.keys)
+        )
+    assert isinstance(result, Hits)  # a name was given and found (the other cases returned above)
+    return Found(command.org, command.name, result.keys, result.how, listed.request_id, where)
+
+
+def _care_and_name(query: str) -> tuple[tuple[Care, ...], str]:
+    """What a lookup's query asks: the care qualifiers and the name (a query the bot did not
+    write, with an unknown qualifier, is a name as typed)."""
+    read = read_query(query)
+    return ((), query) if isinstance(read, Invalid) else read
 
 
 async def _failed(

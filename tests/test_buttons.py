@@ -63,3 +63,11 @@ def test_any_value_decodes_or_is_refused_cleanly(value: str) -> None:
         except TamperedValue:
             continue
         assert kind.decode(ref.encode() or "") == ref
+
+
+def test_a_page_of_keys_that_need_care_keeps_its_qualifier_and_refuses_an_unknown_one() -> None:
+    ref = PageRef("myorg", "eu", "is:exposed search", 2)
+    assert PageRef.decode(ref.encode() or "") == ref
+    forged = json.dumps({"o": "myorg", "r": "eu", "q": "is:everything", "p": 0})
+    with pytest.raises(TamperedValue):
+        PageRef.decode(forged)

@@ -4,7 +4,20 @@ from pathlib import Path
 
 import pytest
 
-from bot.command import Help, Invalid, ListKeys, Lookup, find_org, from_fields, org_from, parse
+from bot.apikey import Care
+from bot.command import (
+    Help,
+    Invalid,
+    ListKeys,
+    Lookup,
+    Problem,
+    find_org,
+    from_fields,
+    org_from,
+    parse,
+    query_text,
+    read_query,
+)
 from bot.replies import invalid_reason
 
 
@@ -113,3 +126,42 @@ def test_the_modal_fields_parse_like_the_command() -> None:
     assert from_fields(" myorg ", ' "Push key" ') == Lookup("myorg", "Push key")
     assert from_fields("https://platform-au.cloud.coveo.com/admin/#/myorg/x", "") == ListKeys("myorg", "au")
     assert isinstance(from_fields("My Org", "k"), Invalid)
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("myorg is:exposed", "is:exposed"),
+        ("myorg IS:Exposed search", "is:exposed search"),
+        ("myorg search is:unused is:disabled", "is:unused is:disabled search"),
+        ("myorg is:exposed is:exposed", "is:exposed"),
+        ('myorg "is:exposed"', '"is:exposed"'),  # quoted: a name
+        ("myorg “is:exposed”", '"is:exposed"'),
+        ('myorg is:expiring "is:beta key"', 'is:expiring "is:beta key"'),
+        ('myorg "Push key"', "Push key"),  # no qualifier: as before
+        ("myorg what is: this", "what is: this"),  # "is:" alone is a word
+    ],
+)
+def test_qualifiers_and_names(text: str, name: str) -> None:
+    assert parse(text) == Lookup("myorg", name)
+
+
+def test_the_query_reads_back_the_same_from_a_button() -> None:
+    for text in ("is:exposed search", '"is:exposed"', 'is:unused "is:x y"', "Push key"):
+        assert read_query(text) == read_query(query_text(*read_query(text)))  # type: ignore[arg-type]
+    assert read_query('"is:exposed"') == ((), "is:exposed")
+    assert read_query("is:exposed search") == ((Care.EXPOSED,), "search")
+
+
+def test_an_unknown_qualifier_is_refused_in_one_line_naming_the_valid_ones() -> None:
+    command = parse("myorg is:leaked")
+    assert command == Invalid(Problem.UNKNOWN_QUALIFIER, "is:leaked")
+    assert from_fields("myorg", "search is:foo") == Invalid(Problem.UNKNOWN_QUALIFIER, "is:foo")
+    text = invalid_reason(command)  # type: ignore[arg-type]
+    assert "\n" not in text
+    assert all(q in text for q in ("is:exposed", "is:disabled", "is:expiring", "is:unused"))
+
+
+def test_the_modal_takes_qualifiers_too() -> None:
+    assert from_fields("myorg", "is:expiring") == Lookup("myorg", "is:expiring")
+    assert from_fields("myorg", '"is:expiring"') == Lookup("myorg", '"is:expiring"')

@@ -18,10 +18,13 @@ from bot.coveo import (
     MAX_PAUSE,
     MIN_PAUSE,
     TOKEN_REJECTED_FOR,
+    BadGateway,
     BadResponse,
+    Blocked,
     CoveoClient,
     CoveoTimeout,
     CoveoUnavailable,
+    ErrorPage,
     NotAllowed,
     OrganizationNotFound,
     ResponseTooLarge,
@@ -31,9 +34,12 @@ from bot.coveo import (
     _pause,
     _retry_after,
 )
+from bot.replies import error_text
 from bot.settings import Secret
 from tests.conftest import new_org
 from tests.fakes.coveo import EU_TOKEN, GOOD_TOKEN, FakeCoveo, Fault, api_key
+
+NOW = datetime(2026, 11, 26, tzinfo=UTC)
 
 
 def client(fake: FakeCoveo, token: str = GOOD_TOKEN, path: Path | None = None) -> CoveoClient:
@@ -250,7 +256,9 @@ def test_parse_keeps_only_the_tail_of_the_value() -> None:
     )
     assert key.value_tail == "1b3e"
     assert not hasattr(key, "value")
-    assert "value" not in key.raw and "'value'" not in str(key.facts()) and "****" not in str(key.facts())
+    assert (
+        "value" not in key.raw and "'value'" not in str(key.facts(NOW)) and "****" not in str(key.facts(NOW))
+    )
 
 
 def test_parse_skips_entries_without_an_id() -> None:
@@ -385,7 +393,9 @@ def test_parse_keeps_only_the_fields_it_reads_and_no_list() -> None:
     assert key.raw["privileges"] == (
         {"owner": "PLATFORM", "targetDomain": "SOURCE", "type": "EDIT", "targetIds": ("a",)},
     )
-    assert key.allowed_ips == 1 and [p.summary() for p in key.privileges] == ["PLATFORM/SOURCE EDIT"]
+    assert key.allowed_ips == ["10.0.0.0/8"] and [p.summary() for p in key.privileges] == [
+        "PLATFORM/SOURCE EDIT"
+    ]
 
 
 async def test_proxies_from_the_environment_are_honoured(
@@ -428,3 +438,80 @@ async def test_a_rejected_token_stops_counting_after_a_while(fake_coveo: FakeCov
         assert not coveo.token_known_rejected()  # ready again, so a command can find out
     finally:
         await coveo.aclose()
+
+
+# The error shapes Coveo's own client handles (platform-client, src/handlers/response/ResponseHandlers.ts).
+@pytest.mark.parametrize(
+    ("body", "code", "message"),
+    [
+        ('{"title": "ACCESS_DENIED", "detail": "No privilege"}', "ACCESS_DENIED", "No privilege"),
+        ('{"type": "INVALID_PARAM", "message": "Bad org"}', "INVALID_PARAM", "Bad org"),
+        ('{"errorCode": "INVALID_TOKEN", "message": "Expired"}', "INVALID_TOKEN", "Expired"),
+        ('{"code": "X_CODE", "detail": "Said in detail"}', "X_CODE", "Said in detail"),
+        ('{"title": 5, "code": "LATER_ALIAS"}', "LATER_ALIAS", None),
+    ],
+)
+async def test_json_error_bodies_are_read_with_coveos_aliases(
+    fake_coveo: FakeCoveo, body: str, code: str, message: str | None
+) -> None:
+    org = new_org()
+    fake_coveo.faults[org].append(Fault(status=400, body=body, headers={"X-Request-ID": "rid-9"}))
+    coveo = client(fake_coveo)
+    with pytest.raises(BadResponse) as caught:
+        await coveo.list_api_keys(org, deadline=soon())
+    await coveo.aclose()
+    assert (caught.value.error_code, caught.value.message, caught.value.request_id) == (
+        code,
+        message,
+        "rid-9",
+    )
+
+
+async def test_a_waf_block_is_named_whatever_the_status(fake_coveo: FakeCoveo) -> None:
+    org = new_org()
+    fake_coveo.faults[org].append(
+        Fault(
+            status=403,
+            body="<html>Forbidden</html>",
+            content_type="text/html",
+            headers={"x-coveo-waf-action": "block"},
+        )
+    )
+    coveo = client(fake_coveo)
+    with pytest.raises(Blocked) as caught:
+        await coveo.list_api_keys(org, deadline=soon())
+    await coveo.aclose()
+    assert caught.value.status == 403
+    assert "web application firewall" in error_text(caught.value, org, "us")
+
+
+async def test_an_html_error_page_is_not_read_as_an_unknown_org(fake_coveo: FakeCoveo) -> None:
+    org = new_org()
+    fake_coveo.faults[org].append(
+        Fault(status=404, body="<html><h1>Not Found</h1></html>", content_type="text/html")
+    )
+    coveo = client(fake_coveo)
+    with pytest.raises(ErrorPage) as caught:
+        await coveo.list_api_keys(org, deadline=soon())
+    await coveo.aclose()
+    assert "web page (HTTP 404)" in error_text(caught.value, org, "us")
+
+
+async def test_a_bad_gateway_that_lasts_is_named(fake_coveo: FakeCoveo) -> None:
+    org = new_org()
+    fake_coveo.faults[org].extend(Fault(status=502, body="", content_type="text/plain") for _ in range(10))
+    coveo = client(fake_coveo)
+    with pytest.raises(BadGateway):
+        await coveo.list_api_keys(org, deadline=soon(1.5))
+    await coveo.aclose()
+    fake_coveo.faults[org].clear()
+
+
+def test_error_texts_name_the_cause() -> None:
+    gateway = BadGateway("x", status=502)
+    assert "502 bad gateway" in error_text(gateway, "myorg", "eu") and "unavailable" in error_text(
+        gateway, "myorg", "eu"
+    )
+    refused = BadResponse("x", status=400, error_code="INVALID_PARAM", message="The *org* <is> bad")
+    text = error_text(refused, "myorg", "eu")
+    assert "HTTP 400, `INVALID_PARAM`: The ∗org∗ &lt;is&gt; bad" in text

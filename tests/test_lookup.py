@@ -3,12 +3,13 @@ from __future__ import annotations
 import asyncio
 import time
 
+from bot.apikey import Care
 from bot.command import ListKeys, Lookup
 from bot.coveo import CoveoClient, TokenSource
 from bot.lookup import Failed, Found, KeyDirectory, Listing, NotFound, run
 from bot.settings import Secret
 from tests.conftest import new_org
-from tests.fakes.coveo import EU_TOKEN, GOOD_TOKEN, FakeCoveo, Fault, api_key
+from tests.fakes.coveo import EU_TOKEN, GOOD_TOKEN, FakeCoveo, Fault, api_key, exposure_report, key_in_status
 
 
 class Clock:
@@ -222,4 +223,28 @@ async def test_concurrent_askers_share_one_call_per_region(
     results = await asyncio.gather(*(run(Lookup(org, "k"), keys, deadline=deadline()) for _ in range(30)))
     assert all(isinstance(r, Found) and r.region == "eu" for r in results)
     assert fake_coveo.calls(org) == 1 and fake_coveo_eu.calls(org) == 2  # one fetch each: EU's 503 and retry
+    await keys.aclose()
+
+
+async def test_care_queries_filter_sort_and_combine_with_a_name(fake_coveo: FakeCoveo) -> None:
+    org = new_org()
+    low = api_key("shop search", exposureReport=exposure_report("LOW"))
+    critical = key_in_status("shop push", "DISABLED_EXPOSED")
+    fake_coveo.add_org(
+        org, [api_key("shop fine"), low, critical, api_key("other", exposureReport=exposure_report())]
+    )
+    keys = directory(fake_coveo)
+    listed = await run(Lookup(org, "is:exposed shop"), keys, deadline=deadline())
+    assert isinstance(listed, Listing)
+    assert [k.id for k in listed.keys] == [critical["id"], low["id"]]
+    assert (listed.care, listed.name, listed.total, listed.query) == (
+        (Care.EXPOSED,),
+        "shop",
+        4,
+        "is:exposed shop",
+    )
+    missing = await run(Lookup(org, "is:exposed shpo zzz"), keys, deadline=deadline())
+    assert isinstance(missing, NotFound) and missing.query == "shpo zzz"
+    named = await run(Lookup(org, '"is:exposed"'), keys, deadline=deadline())
+    assert isinstance(named, NotFound) and named.query == "is:exposed"  # a name, and no key has it
     await keys.aclose()

@@ -8,11 +8,20 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.apikey import parse_api_keys
+from bot.apikey import Care, Status, parse_api_keys
 from bot.command import Help, Invalid, ListKeys, Lookup, parse
 from bot.lookup import Found, Listing, NotFound
-from bot.matching import Hits, find
-from bot.replies import render
+from bot.matching import Hits, MatchedBy, find
+from bot.replies import (
+    MESSAGE_BUTTONS,
+    MODAL_BUTTONS,
+    NO_BUTTONS,
+    Controls,
+    answer_modal,
+    home_view,
+    lookup_modal,
+    render,
+)
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 SLACK_BITS = st.sampled_from(
@@ -121,7 +130,9 @@ FORGERY_BITS = st.sampled_from(
 )
 hostile = st.lists(st.one_of(st.text(max_size=20), FORGERY_BITS), max_size=10).map("".join)
 key_ids = st.from_regex(r"\Amyorg-[0-9a-f]{8}\Z")
-BOT_LINE = re.compile(r"^\*(apiKeyId|Status|Created|Privileges|Also|Description):\* ")
+BOT_LINE = re.compile(
+    r"^\*(apiKeyId|Status|Exposed|Created|Privileges|Template|IP ranges|Description|Follow-up):\* "
+)
 ID_FIELD = re.compile(r"\*apiKeyId:\* `([^`\n]*)`")
 LISTING_LINE = re.compile(r"^`([^`\n]+)`  [^`\n]*$")
 
@@ -131,7 +142,10 @@ def mrkdwn_texts(message: dict) -> list[str]:
     for block in message.get("blocks", []):
         if "text" in block:
             texts.append(block["text"]["text"])
-        texts += [element["text"] for element in block.get("elements", [])]
+        texts += [
+            element["text"] if isinstance(element["text"], str) else element["text"]["text"]
+            for element in block.get("elements", [])
+        ]
     return texts
 
 
@@ -169,3 +183,142 @@ def test_coveo_text_cannot_pair_a_name_with_another_id_in_a_listing(names: list[
             assert match, line
             listed.append(match.group(1))
     assert sorted(listed) == sorted(k.id for k in keys)
+
+
+# Keys in Coveo's shape (ApiKeyModel, ExposureReport, PrivilegeModel in coveo/platform-client),
+# with hostile text wherever Coveo sends text, and every field optional or null.
+def _optional(strategy: st.SearchStrategy) -> st.SearchStrategy:
+    return st.one_of(st.none(), strategy)
+
+
+dates = st.one_of(
+    st.integers(min_value=0, max_value=4_102_444_800_000),  # epoch ms, as Coveo's model says
+    st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat()),
+    st.text(max_size=20),
+)
+long_text = st.one_of(
+    typed,
+    st.text(min_size=200, max_size=2_000),
+    st.text(alphabet="&<>*_`~ \u202e", min_size=100, max_size=600),  # what escaping makes longer
+)
+reason_model = st.fixed_dictionaries(
+    {"id": st.text(max_size=10), "source": st.one_of(st.sampled_from(["GITHUB", "MANUAL"]), typed)},
+    optional={
+        "url": st.one_of(
+            st.just("https://github.com/a/b/blob/main/x.js"),
+            st.text(max_size=400).map(lambda t: "https://example.com/" + t),
+            long_text,
+        ),
+        "reason": long_text,
+        "createdDate": dates,
+    },
+)
+exposure = st.fixed_dictionaries(
+    {
+        "severity": st.one_of(st.sampled_from(["CRITICAL", "HIGH", "MEDIUM", "LOW", "WARN"]), typed),
+        "reasons": st.lists(reason_model, max_size=6),
+        "creationType": st.sampled_from(["MANUAL", "AUTOMATED", ""]),
+        "createdBy": st.one_of(st.fixed_dictionaries({"username": typed, "displayName": long_text}), typed),
+    },
+    optional={"deactivationDate": dates, "apiKeyLoggerId": st.text(max_size=10)},
+)
+privilege = st.fixed_dictionaries(
+    {"owner": st.one_of(st.sampled_from(["PLATFORM", "SEARCH_API", "USAGE_ANALYTICS"]), typed)},
+    optional={
+        "targetDomain": st.one_of(st.sampled_from(["SOURCE", "EXECUTE_QUERY", "ANALYTICS_DATA"]), long_text),
+        "type": st.one_of(st.sampled_from(["VIEW", "EDIT", "ALLOW"]), typed),
+        "targetId": long_text,
+        "level": typed,
+    },
+)
+coveo_key = st.fixed_dictionaries(
+    {"id": st.from_regex(r"\A[a-z0-9]{1,40}\Z")},
+    optional={
+        "displayName": _optional(long_text),
+        "description": _optional(long_text),
+        "enabled": _optional(st.booleans()),
+        "status": _optional(st.one_of(st.sampled_from([s.value for s in Status]), st.text(max_size=80))),
+        "value": st.just("xx********-****-****-****-********0b4a"),
+        "createdDate": dates,
+        "lastUsedDate": dates,
+        "expirationDate": dates,
+        "activationDate": dates,
+        "disabledDate": dates,
+        "apiKeyTemplateId": _optional(long_text),
+        "privileges": st.lists(privilege, max_size=30),
+        "allowedIps": st.lists(long_text, max_size=40),
+        "deniedIps": st.lists(long_text, max_size=40),
+        "exposureReport": _optional(exposure),
+        "privacyLevel": st.sampled_from(["PUBLIC", "PRIVATE"]),
+    },
+)
+BUTTON_TEXT, BUTTON_VALUE, BUTTON_URL, CONTEXT_TEXT = 75, 2000, 3000, 2000
+
+
+def within_block_kit_limits(message: dict, *, max_blocks: int = 50) -> None:
+    """Slack's Block Kit limits (api.slack.com/reference/block-kit): blocks per message or view,
+    section and context text, actions elements, and each button's text, value and URL."""
+    blocks = message.get("blocks", [])
+    assert len(blocks) <= max_blocks
+    for block in blocks:
+        if block["type"] == "section":
+            assert 0 < len(block["text"]["text"]) <= 3000
+            accessory = block.get("accessory")
+            if accessory:
+                assert (
+                    len(accessory["text"]["text"]) <= BUTTON_TEXT and len(accessory["value"]) <= BUTTON_VALUE
+                )
+        elif block["type"] == "context":
+            assert len(block["elements"]) <= 10
+            assert all(0 < len(e["text"]) <= CONTEXT_TEXT for e in block["elements"])
+        elif block["type"] == "actions":
+            assert 0 < len(block["elements"]) <= 25
+            for button in block["elements"]:
+                assert len(button["text"]["text"]) <= BUTTON_TEXT
+                assert len(button.get("value", "")) <= BUTTON_VALUE
+                assert len(button.get("url", "")) <= BUTTON_URL
+                assert len(button["action_id"]) <= 255
+    assert len(message.get("text", "")) <= 3000
+    dumped = str(message)
+    assert "<!channel>" not in dumped and "<@U123" not in dumped and "<#C1" not in dumped
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    keys=st.lists(coveo_key, min_size=1, max_size=25, unique_by=lambda k: k["id"]),
+    care=st.lists(st.sampled_from(list(Care)), unique=True, max_size=4),
+    page=st.integers(min_value=0, max_value=5),
+    region=st.sampled_from(["", "us", "eu", "au", "ca", "hipaa"]),
+    controls=st.sampled_from([MESSAGE_BUTTONS, MODAL_BUTTONS, NO_BUTTONS]),
+)
+def test_every_answer_over_random_coveo_keys_holds_block_kit_limits(
+    keys: list[dict], care: list[Care], page: int, region: str, controls: Controls
+) -> None:
+    parsed = parse_api_keys(keys)
+    found = Found("myorg", "q", parsed, MatchedBy.CONTAINS, region=region)
+    needing = [k for k in parsed if all(k.needs(c, NOW) for c in care)]
+    outcomes = [
+        found,
+        Listing("myorg", parsed, region=region),
+        Listing("myorg", needing, region=region, query="is:exposed", care=tuple(care), total=len(parsed)),
+    ]
+    for outcome in outcomes:
+        reply = render(outcome, NOW, page=page, controls=controls)
+        within_block_kit_limits(reply.to_slack())
+        within_block_kit_limits(answer_modal(reply), max_blocks=100)
+        assert len(answer_modal(reply)["title"]["text"]) <= 24
+    # Every key shown in full: its section ends with its follow-up request, never cut short.
+    message = render(found, NOW, page=page, controls=controls).to_slack()
+    sections = [
+        b["text"]["text"] for b in message["blocks"] if "*apiKeyId:*" in b.get("text", {}).get("text", "")
+    ]
+    assert sections and all(s.splitlines()[-1].startswith("*Follow-up:* `GET https://") for s in sections)
+
+
+def test_help_home_tab_and_modal_hold_block_kit_limits() -> None:
+    within_block_kit_limits(render(Help(), NOW).to_slack())
+    within_block_kit_limits(home_view(None), max_blocks=100)
+    modal = lookup_modal("https://platform.cloud.coveo.com/admin/#/" + "a" * 300, "is:exposed")
+    within_block_kit_limits(modal, max_blocks=100)
+    hint = modal["blocks"][1]["hint"]["text"]
+    assert len(hint) <= 2000 and "is:exposed" in hint

@@ -15,6 +15,7 @@ from bot.replies import (
     DISMISS,
     MESSAGE_BUTTONS,
     MODAL_BUTTONS,
+    OPEN_CONSOLE,
     PAGE_NEXT,
     PAGE_PREVIOUS,
     SHARE,
@@ -27,6 +28,7 @@ from bot.replies import (
     render,
 )
 from tests.conftest import buttons
+from tests.fakes.coveo import exposure_report
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 
@@ -54,14 +56,17 @@ def test_found_shows_id_in_code_and_facts_but_never_the_value() -> None:
     assert "`abc123`" in text
     assert "PLATFORM/SOURCE EDIT on s1" in text
     assert "2023-11-14" in text and "in 5 days" in text
-    assert "1 allowed IP range" in text
+    assert "allowed only from `10.0.0.0/8`" in text
     assert "xx****" not in text and "1b3e" not in text
     assert reply.to_slack()["response_type"] == "ephemeral"
 
 
 def test_flags_disabled_expired_and_exposed() -> None:
     [k] = key(
-        enabled=False, status="DISABLED", expirationDate=1_600_000_000_000, exposureReport={"exposed": True}
+        enabled=False,
+        status="DISABLED",
+        expirationDate=1_600_000_000_000,
+        exposureReport=exposure_report("HIGH"),  # Coveo's ExposureReport, not an invented flag
     )
     text = text_of(render(Found("myorg", "Prod", [k], MatchedBy.EXACT_NAME), NOW))
     assert "disabled" in text and "expired" in text and "exposed" in text
@@ -91,7 +96,7 @@ def test_hits_are_paged_with_buttons_that_carry_the_page() -> None:
     keys = parse_api_keys([{"id": f"id{i:02d}", "displayName": "same"} for i in range(25)])
     found = Found("myorg", "same", keys, MatchedBy.EXACT_NAME, region="eu")
     first = render(found, NOW, controls=MESSAGE_BUTTONS)
-    assert set(buttons(first.to_slack())) == {SHARE, PAGE_NEXT, DISMISS}
+    assert set(buttons(first.to_slack())) == {SHARE, PAGE_NEXT, DISMISS, OPEN_CONSOLE}
     assert PageRef.decode(buttons(first.to_slack())[PAGE_NEXT]) == PageRef("myorg", "eu", "same", 1)
     assert KeyRef.decode(buttons(first.to_slack())[SHARE]) == KeyRef("myorg", "eu", "id00")
     last = render(found, NOW, page=2, controls=MESSAGE_BUTTONS)
@@ -101,7 +106,7 @@ def test_hits_are_paged_with_buttons_that_carry_the_page() -> None:
     assert (
         render(found, NOW, page=99).blocks == render(found, NOW, page=2).blocks
     )  # past the end: the last page
-    assert buttons(render(found, NOW, controls=MODAL_BUTTONS).to_slack()).keys() == {PAGE_NEXT}
+    assert buttons(render(found, NOW, controls=MODAL_BUTTONS).to_slack()).keys() == {PAGE_NEXT, OPEN_CONSOLE}
 
 
 def test_every_key_of_a_big_org_can_be_reached_page_by_page() -> None:
@@ -122,7 +127,7 @@ def test_every_key_of_a_big_org_can_be_reached_page_by_page() -> None:
 def test_without_sharing_there_is_no_share_button() -> None:
     [k] = key()
     reply = render(Found("myorg", "Prod", [k], MatchedBy.EXACT_NAME), NOW, controls=Controls(dismiss=True))
-    assert set(buttons(reply.to_slack())) == {DISMISS}
+    assert set(buttons(reply.to_slack())) == {DISMISS, OPEN_CONSOLE}
 
 
 def test_listing_of_ten_thousand_keys_stays_within_limits() -> None:
@@ -218,3 +223,10 @@ def test_a_long_console_url_prefills_the_org_id_it_holds() -> None:
     assert view["blocks"][0]["element"]["initial_value"] == "acmeprod7x2k"
     short = "https://platform-eu.cloud.coveo.com/admin/#/acmeprod7x2k/search"
     assert lookup_modal(org=short)["blocks"][0]["element"]["initial_value"] == short
+
+
+def test_an_unknown_qualifier_in_the_modal_shows_under_the_name() -> None:
+    from bot.replies import modal_errors
+
+    errors = modal_errors(Invalid(Problem.UNKNOWN_QUALIFIER, "is:foo"))["errors"]
+    assert list(errors) == ["name"] and "is:exposed" in errors["name"]

@@ -1,4 +1,5 @@
-"""Buttons: Share in channel, Next / Previous, Dismiss, and the Home tab's "Look up an API key".
+"""Buttons: Share in channel, Next / Previous, Dismiss, the Home tab's "Look up an API key", and
+the "Open in Coveo" link (Slack opens the page itself but still sends the click, which wants an ack).
 
 Each click is acked at once (Slack wants it within 3 s, and Bolt sends the ack when the
 listener returns); the work follows in a task that answers through the click's `response_url`
@@ -15,7 +16,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot import flow
 from bot.interaction import Interaction
-from bot.replies import DISMISS, OPEN_LOOKUP, PAGE_NEXT, PAGE_PREVIOUS, SHARE
+from bot.replies import DISMISS, OPEN_CONSOLE, OPEN_LOOKUP, PAGE_NEXT, PAGE_PREVIOUS, SHARE
 from bot.services import Services
 
 KIND_OF = {SHARE: "shared", PAGE_NEXT: "paged", PAGE_PREVIOUS: "paged", DISMISS: "dismissed"}
@@ -33,3 +34,7 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         who = Interaction.from_payload(body)
         services.inflight.spawn(flow.open_lookup(services, who, from_message=False))
+
+    @app.action(OPEN_CONSOLE)
+    async def on_open_console(ack: AsyncAck) -> None:
+        await ack()  # a link: the browser opens it; nothing else to do

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -24,14 +25,17 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.access import Refusal
-from bot.apikey import ApiKey
+from bot.apikey import EXPIRING_WITHIN, ApiKey, Care, ExposureReason, Privilege, Status
 from bot.buttons import KeyRef, PageRef
-from bot.command import Help, Invalid, Problem
+from bot.command import QUALIFIERS, Help, Invalid, Problem
 from bot.coveo import (
+    BadGateway,
     BadResponse,
+    Blocked,
     CoveoError,
     CoveoTimeout,
     CoveoUnavailable,
+    ErrorPage,
     NotAllowed,
     OrganizationNotFound,
     ResponseTooLarge,
@@ -40,7 +44,7 @@ from bot.coveo import (
 )
 from bot.lookup import Failed, Found, Listing, NotFound, RegionError
 from bot.matching import MatchedBy
-from bot.settings import REGIONS, SINGLE_TOKEN_VARIABLE
+from bot.settings import REGION_URLS, REGIONS, SINGLE_TOKEN_VARIABLE
 from bot.text import code, inert, shorten, unescape_slack
 
 MAX_BLOCKS = 50
@@ -53,8 +57,12 @@ PAGE_NEXT = "apikeyid_page_next"
 PAGE_PREVIOUS = "apikeyid_page_previous"
 DISMISS = "apikeyid_dismiss"
 OPEN_LOOKUP = "apikeyid_open_lookup"
+OPEN_CONSOLE = "apikeyid_open_console"  # a link button: Slack still sends the click, which is acked
 MAX_PRIVILEGES_SHOWN = 8
+MAX_IPS_SHOWN = 5  # per list (allowed, denied); the rest are counted
+MAX_REASONS_SHOWN = 3  # places an exposed key was found
 QUERY_ECHO = 120
+CONSOLE_LABEL = "Open in Coveo"
 
 USAGE = (
     "*Find the id of a Coveo API key*\n"
@@ -63,6 +71,10 @@ USAGE = (
     "• `/apikeyid <org>`: every key of the organization, names and ids\n"
     "• `/apikeyid <org> …1b3e`: the key whose value ends with what the customer can see\n"
     "• `/apikeyid <org> <apiKeyId>`: the name and facts of a key you have the id of\n"
+    "• `/apikeyid <org> is:exposed`: the keys that need care, most urgent first; also `is:disabled`, "
+    "`is:expiring` (expired, or expiring within 30 days), `is:unused` (never used, or not for 90 days). "
+    "Combine them, and with a name: `/apikeyid <org> is:exposed search`. "
+    'To find a key named like one, quote it: `"is:exposed"`\n'
     "`<org>` is the organization id (lowercase letters and digits) or a pasted admin console URL. "
     "Only you see the answers; the key's secret value is never shown."
 )
@@ -127,8 +139,22 @@ class Reply:
                 parts.append(block["text"]["text"])
             elif block.get("type") == "context":
                 parts.extend(element.get("text", "") for element in block["elements"])
-        text = "\n\n".join(parts)
-        return unescape_slack(re.sub(r"\*([^*\n]+)\*", r"\1", text))
+            elif block.get("type") == "actions":
+                parts.extend(
+                    f"{element['text']['text']}: {element['url']}"
+                    for element in block["elements"]
+                    if element.get("url")
+                )
+        return plain("\n\n".join(parts))
+
+
+def plain(text: str) -> str:
+    """Answer text for a terminal or JSON: no mrkdwn emphasis, the bot's links as their URL, escapes undone."""
+    text = _LINK.sub(lambda m: m.group(1).replace("&amp;", "&"), text)
+    return unescape_slack(re.sub(r"\*([^*\n]+)\*", r"\1", text))
+
+
+_LINK = re.compile(r"<(https?://[^|>\s]+)\|[^>]*>")  # only the bot forms these (`safe_link`)
 
 
 Outcome = Help | Invalid | Found | NotFound | Listing | Failed | Denied | Limited | Working | Unexpected
@@ -146,6 +172,8 @@ def _render(outcome: Outcome, now: datetime, page: int, controls: Controls) -> R
     match outcome:
         case Help():
             return new_reply("How to use /apikeyid", [section(USAGE)])
+        case Invalid(problem=Problem.UNKNOWN_QUALIFIER):
+            return new_reply(invalid_reason(outcome), [])
         case Invalid():
             return new_reply(
                 "That is not something I can look up.",
@@ -161,7 +189,7 @@ def _render(outcome: Outcome, now: datetime, page: int, controls: Controls) -> R
         case NotFound():
             return _not_found(outcome)
         case Listing():
-            return _listing(outcome, page, controls)
+            return _listing(outcome, now, page, controls)
         case Failed():
             return _failed(outcome)
         case Denied():
@@ -194,6 +222,12 @@ def invalid_reason(invalid: Invalid) -> str:
             return f"I could not find an organization id in that link ({shown}). {ORG_SHAPE}"
         case Problem.NOT_AN_ORG:
             return f"“{shown}” is not a Coveo organization id. {ORG_SHAPE}"
+        case Problem.UNKNOWN_QUALIFIER:
+            valid = ", ".join(f"`{q}`" for q in QUALIFIERS)
+            return (
+                f"{code(shorten(invalid.token, 40))} is not a filter I know; use {valid} "
+                f"(to find a key with that name, put it in quotes)."
+            )
     raise TypeError(f"no text for {invalid.problem}")
 
 
@@ -229,48 +263,261 @@ def _who_to_ask(groups: frozenset[str]) -> str:
     return "Ask the bot's admin to add your Slack id to APIKEYID_ALLOWED_USERS."
 
 
-def key_facts(key: ApiKey, now: datetime) -> list[str]:
-    """One line per fact a support engineer acts on, as mrkdwn."""
-    status = key.status or ("ENABLED" if key.enabled else "DISABLED" if key.enabled is False else "unknown")
-    enabled = {True: "yes", False: "no", None: "unknown"}[key.enabled]
-    lines = [
-        f"*Status:* {inert(status)} · *Enabled:* {enabled}",
-        f"*Created:* {_when(key.created, now)} · *Last used:* {_when(key.last_used, now, never='never')}"
-        f" · *Expires:* {_when(key.expires, now, never='never')}",
-        f"*Privileges:* {privilege_summary(key)}",
-    ]
-    restrictions = []
-    if key.allowed_ips:
-        restrictions.append(f"{key.allowed_ips} allowed IP range(s)")
-    if key.denied_ips:
-        restrictions.append(f"{key.denied_ips} denied IP range(s)")
+def key_facts(key: ApiKey, now: datetime, org: str = "", region: str = "") -> list[str]:
+    """One line per fact a support engineer acts on, as mrkdwn: the state and what to do first."""
+    # `enabled` is optional in Coveo's model: when it is missing the status line says it all.
+    enabled = "" if key.enabled is None else f" · *Enabled:* {'yes' if key.enabled else 'no'}"
+    lines = [f"*Status:* {status_line(key, now)}"]
+    exposure = exposure_line(key, now)
+    if exposure:
+        lines.append(f"*Exposed:* {exposure}")
+    lines.append(
+        f"*Created:* {_when(key.created, now)} · *Last used:* {usage_text(key, now)}"
+        f" · *Expires:* {expiry_text(key, now)}{enabled}"
+    )
+    lines.append(f"*Privileges:* {privilege_summary(key)}")
     if key.template_id:
-        restrictions.append(f"template {code(shorten(key.template_id, 80))}")
-    if restrictions:
-        lines.append("*Also:* " + ", ".join(restrictions))
+        lines.append(f"*Template:* made from the API key template {code(shorten(key.template_id, 80))}")
+    ips = ip_text(key)
+    if ips:
+        lines.append(f"*IP ranges:* {ips}")
     if key.description:
         lines.append(f"*Description:* {inert(shorten(key.description, 300))}")
+    if org:
+        lines.append(f"*Follow-up:* {code(follow_up_request(region, org, key.id))}")
     return lines
 
 
+def status_line(key: ApiKey, now: datetime) -> str:
+    """The key's status in plain words, with what to do about it (every `ApiKeyStatus`)."""
+    since = f" since {_day(key.disabled_since)}" if key.disabled_since else ""
+    last_used = usage_text(key, now)
+    match key.known_status:
+        case Status.ENABLED:
+            text = "enabled: the key works."
+        case Status.DISABLED:
+            text = (
+                f"disabled{since} by an administrator: calls with it fail. "
+                "An administrator can re-enable it on the API Keys page."
+            )
+        case Status.DISABLED_FOR_INACTIVITY:
+            text = (
+                f"disabled for inactivity{since} (last used: {last_used}): calls with it fail. "
+                "An administrator can re-activate it on the API Keys page."
+            )
+        case Status.EXPIRED:
+            text = (
+                f"expired{f' on {_day(key.expires)}' if key.expires else ''}: calls with it fail. "
+                "It cannot be re-enabled: create a new key (or duplicate this one) and use that instead."
+            )
+        case Status.SOON_TO_BE_EXPIRED:
+            text = f"expires soon ({expiry_text(key, now)}). Replace or extend it before it stops working."
+        case Status.SOON_TO_BE_DISABLED:
+            text = (
+                f"about to be disabled for inactivity (last used: {last_used}). "
+                "If something still needs it, an administrator can extend it; otherwise let it go."
+            )
+        case Status.DISABLED_EXPOSED:
+            text = (
+                f"disabled{since} because it was exposed: calls with it fail. Replace it (create a new key, "
+                "update what used this one, delete it); do not re-enable it."
+            )
+        case None if key.status:
+            text = f"{inert(shorten(key.status, 60))} (a status this bot does not know yet; see the API Keys page)."
+        case _:
+            text = {
+                True: "enabled (Coveo sent no status).",
+                False: "disabled (Coveo sent no status): calls with it fail.",
+                None: "unknown: Coveo sent neither a status nor whether it is enabled.",
+            }[key.enabled]
+    expires = key.expires
+    if (
+        key.known_status not in (Status.EXPIRED, Status.SOON_TO_BE_EXPIRED)
+        and expires is not None
+        and now < expires <= now + EXPIRING_WITHIN
+    ):
+        text += f" ⚠ It expires {_ago(expires, now)} ({_day(expires)}): replace or extend it before then."
+    elif key.known_status is not Status.EXPIRED and key.expired(now):
+        text += " ⚠ Its expiration date has passed: calls with it fail."
+    return text
+
+
+SEVERITY_WORDS = {
+    "CRITICAL": "critical",
+    "HIGH": "high",
+    "MEDIUM": "medium",
+    "LOW": "low",
+    "WARN": "a warning",
+}
+SOURCE_WORDS = {"GITHUB": "on GitHub", "MANUAL": "reported by a person"}
+
+
+def exposure_line(key: ApiKey, now: datetime) -> str:
+    """Where and when Coveo found the key exposed, how severe, and that it must be replaced."""
+    if not key.exposed:
+        return ""
+    report = key.exposure
+    if report is None:  # DISABLED_EXPOSED without a report in the answer
+        return "🚨 Coveo found this key exposed. Replace it: create a new key, update what used this one, delete it."
+    severity = SEVERITY_WORDS.get(report.severity) or inert(shorten(report.severity or "unknown", 30))
+    parts = [f"🚨 severity {severity}"]
+    places = [_reason_text(reason, now) for reason in report.reasons[:MAX_REASONS_SHOWN]]
+    if places:
+        more = len(report.reasons) - len(places)
+        parts.append("found " + "; ".join(places) + (f"; +{more} more" if more > 0 else ""))
+    if report.creation_type == "MANUAL":
+        by = f" by {inert(shorten(report.reported_by, 60))}" if report.reported_by else ""
+        parts.append(f"reported manually{by}")
+    if report.deactivation is not None:
+        verb = "was disabled" if report.deactivation <= now else "will be disabled"
+        parts.append(f"it {verb} {_day(report.deactivation)} ({_ago(report.deactivation, now)})")
+    return (
+        ", ".join(parts) + ". Replace the key (create a new one, update what used this one, delete it): "
+        "re-enabling it does not make it safe."
+    )
+
+
+def _reason_text(reason: ExposureReason, now: datetime) -> str:
+    source = SOURCE_WORDS.get(reason.source) or (
+        f"by {inert(shorten(reason.source.lower(), 30))}" if reason.source else ""
+    )
+    link = safe_link(reason.url)
+    where = " ".join(part for part in (source, f"at {link}" if link else "") if part) or "somewhere"
+    when = f" on {_day(reason.found)}" if reason.found else ""
+    why = f" ({inert(shorten(reason.reason, 120))})" if reason.reason else ""
+    return f"{where}{when}{why}"
+
+
+def safe_link(url: str) -> str:
+    """A mrkdwn link to a web page Coveo named (http or https, at most 300 characters), labelled with
+    its host and path; "" when the text is not such a URL. Nothing in it can end the link early."""
+    if not url or len(url) > 300 or not url.isascii() or any(ch in url for ch in '<>|"\\ \t\n`*'):
+        return ""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return ""
+    label = inert(shorten(f"{parts.hostname}{parts.path}".rstrip("/"), 80))
+    return f"<{url.replace('&', '&amp;')}|{label}>"
+
+
+def expiry_text(key: ApiKey, now: datetime) -> str:
+    if key.expires is None:
+        return "expired" if key.status == Status.EXPIRED else "never"
+    return _when(key.expires, now)
+
+
+def usage_text(key: ApiKey, now: datetime) -> str:
+    if key.last_used is None:
+        return "never" if key.never_used else "unknown"
+    return _when(key.last_used, now)
+
+
+def ip_text(key: ApiKey) -> str:
+    parts = []
+    for label, ranges in (("allowed only from", key.allowed_ips), ("denied from", key.denied_ips)):
+        if ranges:
+            shown = ", ".join(code(shorten(r, 45)) for r in ranges[:MAX_IPS_SHOWN])
+            more = len(ranges) - MAX_IPS_SHOWN
+            parts.append(f"{label} {shown}" + (f" +{more} more" if more > 0 else ""))
+    return "; ".join(parts)
+
+
 def warnings(key: ApiKey, now: datetime) -> list[str]:
+    """Short flags, most urgent first."""
     flags = []
     if key.exposed:
-        flags.append("🚨 exposed: found in a public place, rotate it")
+        report = key.exposure
+        severity = f" ({inert(shorten(report.severity, 20))})" if report and report.severity else ""
+        flags.append(f"🚨 exposed{severity}: replace it")
     if key.disabled:
         flags.append("⛔ disabled")
     if key.expired(now):
         flags.append("⌛ expired")
+    elif key.expiring(now):
+        expires = key.expires
+        if expires is not None and expires <= now + EXPIRING_WITHIN:
+            flags.append(f"⏳ expires {_ago(expires, now)}")
+        elif key.status == Status.SOON_TO_BE_DISABLED:
+            flags.append("⏳ soon disabled for inactivity")
+        else:
+            flags.append("⏳ expires soon")
+    if key.never_used:
+        flags.append("💤 never used")
+    elif key.unused(now) and key.last_used is not None:
+        flags.append(f"💤 unused for {(now - key.last_used).days} days")
     return flags
 
 
+# The privileges support engineers meet every day, in words (Coveo's privilege reference,
+# https://docs.coveo.com/en/1707/, and "Valid Privilege owner, targetDomain, and type
+# Combinations", https://docs.coveo.com/en/159/). Others are said from their parts.
+PRIVILEGE_WORDS: dict[tuple[str, str, str], str] = {
+    ("SEARCH_API", "EXECUTE_QUERY", ""): "query the search index",
+    ("SEARCH_API", "IMPERSONATE", ""): "impersonate users in queries (sees their secured content)",
+    ("SEARCH_API", "VIEW_ALL_CONTENT", ""): "see all content in queries, permissions ignored",
+    ("USAGE_ANALYTICS", "ANALYTICS_DATA", "EDIT"): "send usage analytics events",
+    ("USAGE_ANALYTICS", "ANALYTICS_DATA", "VIEW"): "read usage analytics data",
+    ("USAGE_ANALYTICS", "ANALYTICS_DATA", ""): "send usage analytics events",
+    ("PLATFORM", "SOURCE", "EDIT"): "push to or edit",
+    ("PLATFORM", "SOURCE", "VIEW"): "view",
+}
+TYPE_VERBS = {"VIEW": "view", "EDIT": "edit", "ALLOW": "use", "": "use"}
+
+
+def privilege_words(privilege: Privilege) -> str:
+    owner, domain, kind = privilege.owner.upper(), privilege.target_domain.upper(), privilege.type.upper()
+    if privilege.is_global:
+        return f"{_domain_words(domain)} across the organization (global, level {inert(shorten(privilege.level, 30))})"
+    words = PRIVILEGE_WORDS.get((owner, domain, kind)) or PRIVILEGE_WORDS.get((owner, domain, ""))
+    target = privilege.target_id
+    if (owner, domain) == ("PLATFORM", "SOURCE") and words:
+        which = "every source" if target in ("", "*") else f"the source “{inert(shorten(target, 60))}”"
+        return f"{words} {which}"
+    if words:
+        return words
+    verb = TYPE_VERBS.get(kind) or inert(shorten(kind.lower(), 20))
+    on = "" if target in ("", "*") else f" “{inert(shorten(target, 60))}”"
+    return f"{verb} {_domain_words(domain)}{on}"
+
+
+def _domain_words(domain: str) -> str:
+    return inert(shorten(domain.replace("_", " ").lower(), 40)) or "something"
+
+
 def privilege_summary(key: ApiKey) -> str:
+    """The privileges in words, then in Coveo's own form (both bounded)."""
     if not key.privileges:
         return "none"
-    shown = [inert(p.summary()) for p in key.privileges[:MAX_PRIVILEGES_SHOWN]]
+    shown = key.privileges[:MAX_PRIVILEGES_SHOWN]
     more = len(key.privileges) - len(shown)
-    text = f"{len(key.privileges)}: " + "; ".join(shown) + (f"; +{more} more" if more else "")
-    return shorten(text, 1200)
+    extra = f"; +{more} more" if more else ""
+    words = shorten("; ".join(dict.fromkeys(privilege_words(p) for p in shown)) + extra, 600)
+    raw = shorten(", ".join(inert(p.summary()) for p in shown) + extra, 600)
+    return f"{words} (raw: {raw})"
+
+
+def console_url(region: str, org: str) -> str:
+    """The organization's API Keys page in the admin console of its region
+    (the form Coveo's docs link to: https://platform.cloud.coveo.com/admin/#/<org>/organization/api-access/)."""
+    host = REGION_URLS.get(region) or REGION_URLS["us"]
+    return f"{host}/admin/#/{quote(org, safe='')}/organization/api-access/"
+
+
+def follow_up_request(region: str, org: str, key_id: str) -> str:
+    """The Coveo REST call that reads this key, on its region's host."""
+    host = REGION_URLS.get(region) or REGION_URLS["us"]
+    return f"GET {host}/rest/organizations/{quote(org, safe='')}/apikeys/{quote(key_id, safe='')}"
+
+
+def console_button(region: str, org: str) -> ButtonElement:
+    return ButtonElement(text=CONSOLE_LABEL, action_id=OPEN_CONSOLE, url=console_url(region, org))
+
+
+def _day(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d") if moment else "an unknown date"
 
 
 def _found(outcome: Found, now: datetime, page: int, controls: Controls) -> Reply:
@@ -287,7 +534,7 @@ def _found(outcome: Found, now: datetime, page: int, controls: Controls) -> Repl
         blocks.append(section(f"*{title}*"))
     for key in outcome.keys[first:last]:
         share = KeyRef(outcome.org, outcome.region, key.id).encode() if controls.share else None
-        blocks.append(_key_section(key, now, share))
+        blocks.append(_key_section(key, now, outcome.org, outcome.region, share))
     notes = []
     if count > MAX_KEYS_SHOWN:
         notes.append(f"Showing {first + 1}–{last} of {count}.")
@@ -299,8 +546,8 @@ def _found(outcome: Found, now: datetime, page: int, controls: Controls) -> Repl
         f"Organization {code(outcome.org)}{in_region(outcome.region)}. The key's secret value is never shown."
     )
     blocks.append(context_block(" ".join(notes)))
-    if controls.paging:
-        blocks += _paging(PageRef(outcome.org, outcome.region, outcome.query, page), first > 0, last < count)
+    ref = PageRef(outcome.org, outcome.region, outcome.query, page)
+    blocks += _paging(ref, first > 0 and controls.paging, last < count and controls.paging)
     return new_reply(title, blocks)
 
 
@@ -314,14 +561,32 @@ MATCHED_BY_TEXT = {
 }
 
 
-def _key_section(key: ApiKey, now: datetime, share: str | None = None) -> SectionBlock:
+def _key_section(key: ApiKey, now: datetime, org: str, region: str, share: str | None = None) -> SectionBlock:
     flags = warnings(key, now)
     head = f"*{key_name(key, 150)}*" + (f"   {' · '.join(flags)}" if flags else "")
-    text = "\n".join([head, f"*apiKeyId:* {code(key.id)}", *key_facts(key, now)])
-    block = section(text)
+    lines = _fit([head, f"*apiKeyId:* {code(key.id)}", *key_facts(key, now, org, region)])
+    block = section("\n".join(lines))
     if share is not None:
         block.accessory = ButtonElement(text="Share in channel", action_id=SHARE, value=share)
     return block
+
+
+# Lines given up first when a key's section would pass Slack's 3,000 characters (Coveo's text can
+# be long): each becomes a short note, so no line (or link in it) is ever cut in the middle.
+EXPENDABLE = ("*Description:*", "*IP ranges:*", "*Template:*", "*Privileges:*", "*Exposed:*", "*Status:*")
+
+
+def _fit(lines: list[str]) -> list[str]:
+    for label in EXPENDABLE:
+        if len("\n".join(lines)) <= SECTION_LIMIT:
+            break
+        lines = [
+            f"{label} too long to show here; see the API Keys page (Open in Coveo)."
+            if line.startswith(label)
+            else line
+            for line in lines
+        ]
+    return lines
 
 
 def _not_found(outcome: NotFound) -> Reply:
@@ -339,12 +604,31 @@ def _not_found(outcome: NotFound) -> Reply:
     return new_reply(title, [section("\n".join(lines))])
 
 
-def _listing(outcome: Listing, page: int, controls: Controls) -> Reply:
-    keys = sorted(outcome.keys, key=lambda k: (k.folded_name, k.id))
-    total = len(keys)
-    title = f"{total} API key{'s' if total != 1 else ''} in {code(outcome.org)}{in_region(outcome.region)}"
+CARE_WORDS = {
+    Care.EXPOSED: "exposed",
+    Care.DISABLED: "disabled",
+    Care.EXPIRING: "expired or expiring within 30 days",
+    Care.UNUSED: "unused (never, or not for 90 days)",
+}
+
+
+def _listing(outcome: Listing, now: datetime, page: int, controls: Controls) -> Reply:
+    total = len(outcome.keys)
+    where = f"{code(outcome.org)}{in_region(outcome.region)}"
+    if outcome.care:
+        keys = outcome.keys  # already most urgent first
+        named = f" matching “{inert(shorten(outcome.name, QUERY_ECHO))}”" if outcome.name else ""
+        what = " and ".join(CARE_WORDS[c] for c in outcome.care)
+        title = (
+            f"{total} of {outcome.total} API key{'s' if outcome.total != 1 else ''} in {where}{named} "
+            f"{'is' if total == 1 else 'are'} {what}"
+        )
+    else:
+        keys = sorted(outcome.keys, key=lambda k: (k.folded_name, k.id))
+        title = f"{total} API key{'s' if total != 1 else ''} in {where}"
+    ref = PageRef(outcome.org, outcome.region, outcome.query, page)
     if not keys:
-        return new_reply(title, [section(f"*{title}*.")])
+        return new_reply(title, [section(f"*{title}*."), *_paging(ref, False, False)])
     page, first, last = _page_bounds(page, total, LIST_PAGE)
     blocks: list[Block] = [section(f"*{title}*")]
     chunk: list[str] = []
@@ -352,7 +636,9 @@ def _listing(outcome: Listing, page: int, controls: Controls) -> Reply:
     shown = first
     for key in keys[first:last]:
         line = f"{code(key.id)}  {key_name(key, 100)}"
-        if key.disabled:
+        if outcome.care:
+            line += "  " + " · ".join(warnings(key, now))
+        elif key.disabled:
             line += " ⛔"
         if size + len(line) + 1 > SECTION_LIMIT - 100:
             if len(blocks) >= MAX_BLOCKS - 4:
@@ -364,14 +650,21 @@ def _listing(outcome: Listing, page: int, controls: Controls) -> Reply:
         shown += 1
     if chunk:
         blocks.append(section("\n".join(chunk)))
-    note = "⛔ marks disabled keys." if any(k.disabled for k in keys[first:shown]) else ""
+    order = "most urgent first" if outcome.care else "by name"
+    note = (
+        ""
+        if outcome.care
+        else ("⛔ marks disabled keys." if any(k.disabled for k in keys[first:shown]) else "")
+    )
     if first > 0 or shown < total:
         more = "" if controls.paging else " Add a name to narrow it down."
-        note = f"Showing {first + 1}–{shown} of {total}, by name.{more} " + note
+        note = f"Showing {first + 1}–{shown} of {total}, {order}.{more} " + note
+    elif outcome.care:
+        note = "Most urgent first. Type `/apikeyid <org> <name>` for a key's details."
     if note:
         blocks.append(context_block(note.strip()))
-    if controls.paging:
-        blocks += _paging(PageRef(outcome.org, outcome.region, None, page), first > 0, shown < total)
+    page_ref = PageRef(ref.org, ref.region, ref.query, page)
+    blocks += _paging(page_ref, first > 0 and controls.paging, shown < total and controls.paging)
     return new_reply(title, blocks)
 
 
@@ -383,7 +676,8 @@ def _page_bounds(page: int, total: int, size: int) -> tuple[int, int, int]:
 
 
 def _paging(ref: PageRef, previous: bool, following: bool) -> list[Block]:
-    buttons = []
+    """The answer's last actions: Open in Coveo (a link, always), then ‹ Previous and Next ›."""
+    buttons = [console_button(ref.region, ref.org)]
     if previous:
         value = PageRef(ref.org, ref.region, ref.query, ref.page - 1).encode()
         if value is not None:
@@ -392,7 +686,7 @@ def _paging(ref: PageRef, previous: bool, following: bool) -> list[Block]:
         value = PageRef(ref.org, ref.region, ref.query, ref.page + 1).encode()
         if value is not None:
             buttons.append(ButtonElement(text="Next ›", action_id=PAGE_NEXT, value=value))
-    return [actions_block(buttons)] if buttons else []
+    return [actions_block(buttons)]
 
 
 def _dismiss_button() -> ButtonElement:
@@ -483,6 +777,18 @@ def error_text(error: CoveoError, org: str, region: str, token_variable: str = S
     if isinstance(error, Throttled):
         wait = max(5, math.ceil(error.retry_after or 30))
         return f"Coveo is throttling requests in the {where} region right now. Try again in {wait} seconds."
+    if isinstance(error, Blocked):
+        return (
+            f"Coveo's web application firewall blocked the bot's request to the {where} region "
+            f"(HTTP {error.status}): it took the request for a potentially malicious one. Nothing is wrong with "
+            "the organization or its keys; try again later, and if it keeps happening, give the bot's admin "
+            "the request id below for a Coveo support ticket."
+        )
+    if isinstance(error, BadGateway):
+        return (
+            f"Coveo's {where} region is unavailable right now (HTTP 502 bad gateway: it could not reach one of "
+            "its own services). Try again in a minute; if it keeps happening, check status.cloud.coveo.com."
+        )
     if isinstance(error, CoveoTimeout):
         return f"Coveo's {where} region did not answer in time. Try again in 30 seconds; if it keeps happening, check status.cloud.coveo.com."
     if isinstance(error, CoveoUnavailable):
@@ -493,9 +799,28 @@ def error_text(error: CoveoError, org: str, region: str, token_variable: str = S
             f"Coveo's list of the API keys of {org_code} is larger than the bot accepts, so I could not read it. "
             "Tell the bot's admin."
         )
+    if isinstance(error, ErrorPage):
+        return (
+            f"The {where} region answered with a web page (HTTP {error.status}) instead of Coveo's API: "
+            "a proxy or firewall between the bot and Coveo, or a wrong platform URL in the bot's settings. "
+            "Tell the bot's admin."
+        )
+    if isinstance(error, BadResponse) and error.status is not None and 400 <= error.status < 500:
+        said = _coveo_said(error)
+        return f"Coveo refused the bot's request in the {where} region (HTTP {error.status}{said}). Tell the bot's admin."
     if isinstance(error, BadResponse):
         return "Coveo sent an answer I could not read. Try again in a minute; if it keeps happening, tell the bot's admin."
     return "The lookup failed. Try again in a minute; if it keeps happening, tell the bot's admin."
+
+
+def _coveo_said(error: CoveoError) -> str:
+    """Coveo's own error code and message, bounded and inert: ", CODE: message"."""
+    parts = [
+        code(shorten(error.error_code, 60)) if error.error_code else "",
+        inert(shorten(error.message or "", 200)),
+    ]
+    said = ": ".join(part for part in parts if part)
+    return f", {said}" if said else ""
 
 
 def _when(moment: datetime | None, now: datetime, never: str = "unknown") -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from slack_sdk.models.blocks import Block, ButtonElement
 
 from bot.apikey import ApiKey
-from bot.command import Invalid, org_and_region
+from bot.command import Invalid, Problem, org_and_region
 from bot.replies.messages import (
     MAX_BLOCKS,
     NO_BUTTONS,
@@ -127,7 +127,10 @@ def lookup_modal(org: str = "", name: str = "") -> dict[str, Any]:
                 "block_id": NAME_BLOCK,
                 "optional": True,
                 "label": _plain("API key name"),
-                "hint": _plain("Leave empty to list every key of the organization."),
+                "hint": _plain(
+                    "Leave empty to list every key of the organization. "
+                    "is:exposed, is:disabled, is:expiring or is:unused list the keys that need care."
+                ),
                 "element": name_input,
             },
         ],
@@ -136,9 +139,10 @@ def lookup_modal(org: str = "", name: str = "") -> dict[str, Any]:
 
 def modal_errors(invalid: Invalid) -> dict[str, Any]:
     """`response_action: errors` for a lookup modal whose organization is not one."""
+    block = NAME_BLOCK if invalid.problem is Problem.UNKNOWN_QUALIFIER else ORG_BLOCK
     return {
         "response_action": "errors",
-        "errors": {ORG_BLOCK: shorten(Reply(invalid_reason(invalid)).to_plain(), 150)},
+        "errors": {block: shorten(Reply(invalid_reason(invalid)).to_plain(), 150)},
     }
 
 
@@ -168,6 +172,13 @@ def home_view(refusal: Denied | None) -> dict[str, Any]:
             "you need to act on it, visible to you alone."
         ),
         section(USAGE),
+        section(
+            "*Which keys need care?* `/apikeyid <org> is:exposed` lists the keys Coveo found exposed "
+            "(on GitHub, or reported), most severe first; `is:expiring` the expired ones and those expiring "
+            "within 30 days; `is:disabled` and `is:unused` the rest of the clean-up. Each answer says what "
+            "to do, links to the organization's API Keys page in its region, and gives the REST request "
+            "that reads the key."
+        ),
         section(
             "In a thread, use the message shortcut *Look up this org's key* (⋮ on a message): it "
             "picks up an organization id or admin console URL from the message."

@@ -9,7 +9,7 @@ import sys
 from urllib.parse import parse_qsl
 
 from tests.conftest import ALLOWED_USER, ROOT, BotProcess, message_text, new_org
-from tests.fakes.coveo import GOOD_TOKEN, FakeCoveo, api_key
+from tests.fakes.coveo import GOOD_TOKEN, FakeCoveo, api_key, exposure_report
 from tests.fakes.slack import APP_TOKEN, BOT_TOKEN, FakeSlack
 
 
@@ -148,7 +148,7 @@ def test_disabled_expired_and_exposed_keys_are_flagged(bot: BotProcess, fake_cov
         [
             api_key("flagged", enabled=False, status="DISABLED"),
             api_key("flagged", expirationDate=1_600_000_000_000),
-            api_key("flagged", exposureReport={"exposed": True}),
+            api_key("flagged", exposureReport=exposure_report("HIGH")),  # Coveo's real report
         ],
     )
     text = message_text(bot.ask(f"{org} flagged"))

@@ -10,7 +10,8 @@ from tests.fakes.coveo import FakeCoveo, Fault, api_key
 
 def test_found_by_exact_name_replies_with_id_only_to_the_user(bot: BotProcess, fake_coveo: FakeCoveo) -> None:
     org = new_org()
-    wanted = api_key("Push source key", description="pushes documents")
+    # Coveo's model sends epoch milliseconds; an ISO string (as other tools write dates) reads too.
+    wanted = api_key("Push source key", description="pushes documents", lastUsedDate="2026-11-01T10:00:00Z")
     fake_coveo.add_org(org, [api_key("Search key"), wanted])
 
     response, response_url = bot.send(f"{org} Push source key")

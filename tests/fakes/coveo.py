@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import json
 import threading
+import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,27 +38,111 @@ class Fault:
     endless: bool = False  # stream a JSON array that never ends (until the bot hangs up)
 
 
+# Keys are built in the shape of Coveo's `ApiKeyModel` (coveo/platform-client,
+# src/resources/ApiKeys/ApiKeysInterfaces.ts): dates are Unix epoch milliseconds; every field
+# but `id` is optional; `exposureReport` is an `ExposureReport`, its severity, source and
+# creation type from src/resources/Enums.ts; privileges are `PrivilegeModel`s
+# (src/resources/BaseInterfaces.ts). The client's example value is `xx` + a UUID
+# ("xx65151ec3-7b30-4772-a99a-09b4c0f71343") and `value` is optional. The client does not show
+# how a listing masks it: the fake masks all but the last four characters, the part customers
+# quote from the admin console, and tests also send keys without a value at all.
+DAY_MS = 86_400_000
+
+
+MISSING: Any = object()  # `api_key(..., field=MISSING)`: the field is left out
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def masked_value(n: int) -> str:
+    return f"xx********-****-****-****-********{n:04x}"
+
+
 def api_key(name: str, **fields: Any) -> dict[str, Any]:
-    """An API key as Coveo returns it (value masked)."""
+    """An enabled API key as Coveo lists it, used yesterday, never expiring, never reported;
+    `fields` replace or add Coveo's fields (a field set to `MISSING` is left out, as Coveo leaves
+    out optional fields)."""
     n = next(_ids)
-    key = {
-        "id": f"fakekey{n:06d}abcdefghijklmno",
+    key_id = f"fakekey{n:06d}abcdefghijklmno"
+    key: dict[str, Any] = {
+        "id": key_id,
+        "resourceId": key_id,
+        "organizationId": "",
         "displayName": name,
         "description": "",
         "enabled": True,
         "status": "ENABLED",
-        "value": f"xx********-****-****-****-********{n:04x}",
-        "organizationId": "",
+        "value": masked_value(n),
+        "createdBy": "support@example.com",
         "createdDate": 1_700_000_000_000,
-        "lastUsedDate": "2026-11-01T10:00:00Z",
+        "activationDate": 1_700_000_000_000,
+        "lastUsedDate": now_ms() - DAY_MS,
         "privileges": [
             {"owner": "SEARCH_API", "targetDomain": "EXECUTE_QUERY", "targetId": "*", "type": "ALLOW"}
         ],
         "allowedIps": [],
         "deniedIps": [],
+        # Optional fields a key without them may carry as null rather than leave out.
+        "expirationDate": None,
+        "apiKeyTemplateId": None,
+        "exposureReport": None,
     }
     key.update(fields)
-    return key
+    return {k: v for k, v in key.items() if v is not MISSING}
+
+
+def exposure_report(
+    severity: str = "CRITICAL",
+    *,
+    source: str = "GITHUB",
+    url: str | None = "https://github.com/example/shop/blob/main/config.js",
+    reason: str | None = "Found in a public repository",
+    found_ms: int = 1_760_000_000_000,
+    creation_type: str = "AUTOMATED",
+    deactivation_ms: int | None = None,
+) -> dict[str, Any]:
+    """An `ExposureReport` as Coveo attaches it to a key (ApiKeysInterfaces.ts)."""
+    reason_model: dict[str, Any] = {"id": f"{next(_ids)}", "source": source, "createdDate": found_ms}
+    if url is not None:
+        reason_model["url"] = url
+    if reason is not None:
+        reason_model["reason"] = reason
+    report: dict[str, Any] = {
+        "apiKeyLoggerId": f"logger{next(_ids)}",
+        "severity": severity,
+        "reasons": [reason_model],
+        "creationType": creation_type,
+        "createdBy": {"username": "security-bot@coveo.com", "displayName": "Coveo security"},
+    }
+    if deactivation_ms is not None:
+        report["deactivationDate"] = deactivation_ms
+    return report
+
+
+def key_in_status(name: str, status: str, **fields: Any) -> dict[str, Any]:
+    """A key in one of Coveo's `ApiKeyStatus` values, with the fields Coveo sends with it."""
+    now = now_ms()
+    shapes: dict[str, dict[str, Any]] = {
+        "ENABLED": {},
+        "DISABLED": {"enabled": False, "disabledDate": now - 3 * DAY_MS},
+        # `enabled` is optional in Coveo's model: left out here, the status alone says it.
+        "DISABLED_FOR_INACTIVITY": {
+            "enabled": MISSING,
+            "disabledDate": now - 5 * DAY_MS,
+            "lastUsedDate": now - 200 * DAY_MS,
+        },
+        "EXPIRED": {"enabled": False, "expirationDate": now - 2 * DAY_MS},
+        "SOON_TO_BE_EXPIRED": {"expirationDate": now + 6 * DAY_MS},
+        "SOON_TO_BE_DISABLED": {"lastUsedDate": now - 170 * DAY_MS},
+        "DISABLED_EXPOSED": {
+            "enabled": False,
+            "disabledDate": now - DAY_MS,
+            "exposureReport": exposure_report("CRITICAL", deactivation_ms=now - DAY_MS),
+        },
+    }
+    return api_key(name, status=status, **(shapes[status] | fields))
 
 
 class FakeCoveo:
@@ -85,6 +170,9 @@ class FakeCoveo:
             return sum(1 for r in self.requests if r["path"] == f"/rest/organizations/{org}/apikeys")
 
     def add_org(self, org: str, keys: list[dict[str, Any]]) -> None:
+        for key in keys:
+            if key.get("organizationId") == "":
+                key["organizationId"] = org  # as Coveo fills it
         self.orgs[org] = keys
 
     async def _api_keys(self, request: web.Request) -> web.StreamResponse:
