@@ -220,6 +220,6 @@ def test_socket_mode_serves_metrics_and_readyz_on_its_health_port_and_drains_unr
     assert "draining" in body["reasons"]
     _, samples = scrape(bot)
     assert value(samples, "apikeyid_in_flight") == 1
-    assert bot.stop() == 0
+    assert bot.stop(None) == 0  # the one SIGTERM above
     [answer] = fake_slack.answers_for(url)
     assert key["id"] in message_text(answer)

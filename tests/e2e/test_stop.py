@@ -103,7 +103,7 @@ def test_http_mode_serves_through_the_shutdown_delay_then_drains(start_bot, fake
     watcher.start()
     watcher.join()
     assert closed and 1.8 <= closed[0] < 4, closed
-    assert bot.stop(within=5) == 0
+    assert bot.stop(None, within=5) == 0  # the one SIGTERM above
 
 
 def test_a_second_signal_skips_the_rest_of_the_delay(start_bot) -> None:
