@@ -1,9 +1,11 @@
 """Find the keys a support engineer means by a name.
 
 Tiers, tried in order; the first that finds anything wins and all its hits are reported:
-an API key id (reverse lookup), the visible tail of the masked value (`…1b3e`),
-the exact display name, the display name ignoring case and spacing, the description
-ignoring case, and finally display name or description containing the name.
+the visible tail of the masked value (`…1b3e`, only for a name written so), an API key id
+(reverse lookup), the exact display name, the display name ignoring case and spacing, the
+description ignoring case, and finally display name or description containing the name.
+A name written like a value tail that no value ends with is still looked up by the other
+tiers: a key may be named `*0000`.
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ def find(keys: Sequence[ApiKey], name: str) -> Hits | NoHit:
     if tail:
         wanted = tail.group(1).lower()
         hits = [k for k in keys if k.value_tail and k.value_tail.endswith(wanted)]
-        return Hits(hits, MatchedBy.VALUE_TAIL) if hits else NoHit([])
+        if hits:
+            return Hits(hits, MatchedBy.VALUE_TAIL)
+        # No value ends so: the text may be a name (or id) that only looks like a value tail.
     by_id = [k for k in keys if k.id == name]
     if by_id:
         return Hits(by_id, MatchedBy.ID)
