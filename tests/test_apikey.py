@@ -10,7 +10,7 @@ from bot.apikey import Care, Severity, Status, parse_api_keys, parse_date
 from bot.lookup import Found, Listing
 from bot.matching import MatchedBy
 from bot.replies import render
-from bot.replies.messages import exposure_line, privilege_summary, safe_link, status_line, warnings
+from bot.replies.messages import exposure_line, plain, privilege_summary, safe_link, status_line, warnings
 from tests.fakes.coveo import DAY_MS, MISSING, api_key, exposure_report, key_in_status, now_ms
 
 
@@ -249,6 +249,13 @@ def test_a_key_with_every_field_at_its_longest_still_shows_whole_lines() -> None
         "https://x.example/a b",
         "https://x.example/*bold*",
         "https:///nohost",
+        # Control characters a terminal obeys: a carriage return rewrites the line, ESC starts an
+        # ANSI sequence (`apikeyid lookup` prints the link's URL itself).
+        "https://github.com/x\rStatus:enabled,not-exposed",
+        "https://github.com/x\x1b[2K\x1b[32mfine\x1b[0m",
+        "https://github.com/x\x00y",
+        "https://github.com/x\x0by",
+        "https://github.com/x\x7fy",
     ],
 )
 def test_an_exposure_url_that_could_break_out_is_not_a_link(url: str) -> None:
@@ -259,6 +266,17 @@ def test_an_exposure_url_is_a_link_labelled_with_its_host_and_path() -> None:
     assert safe_link("https://github.com/acme/shop/blob/main/x.js?a=1&b=2") == (
         "<https://github.com/acme/shop/blob/main/x.js?a=1&amp;b=2|github.com/acme/shop/blob/main/x.js>"
     )
+
+
+def test_the_terminal_never_prints_control_characters_from_coveo() -> None:
+    # The reason's url is Coveo's free text (`ExposureReportReason.url`, platform-client
+    # src/resources/ApiKeys/ApiKeysInterfaces.ts): an ESC or CR there must not reach a terminal.
+    report = exposure_report("HIGH", url="https://github.com/x\x1b[2K\rStatus:\x1b[32menabled\x1b[0m")
+    key = one(api_key("n", exposureReport=report))
+    text = render(Found("myorg", "n", [key], MatchedBy.EXACT_NAME), now()).to_plain()
+    assert "Exposed" in text
+    assert not [ch for ch in text if ch != "\n" and (ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0)]
+    assert plain("a\x1b[2Kb\rc\x00d\x9be") == "a[2Kbcde"
 
 
 def test_the_terminal_shows_the_exposure_url_itself() -> None:
