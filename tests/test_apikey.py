@@ -68,6 +68,18 @@ def test_one_key_per_status_reads_with_its_flag_and_what_to_do(status: str) -> N
     assert "⚠ It expires" not in text  # only an expiry date within 30 days adds that warning
 
 
+def test_soon_to_be_expired_without_a_date_does_not_read_never() -> None:
+    # `expirationDate` is optional in Coveo's `ApiKeyModel` (platform-client,
+    # src/resources/ApiKeys/ApiKeysInterfaces.ts): the status alone says the expiry is near.
+    key = one(key_in_status("soon", "SOON_TO_BE_EXPIRED", expirationDate=MISSING))
+    assert key.expires is None and key.expiring(now())
+    line = status_line(key, now())
+    assert line.startswith("expires soon (Coveo did not give the date)"), line
+    text = render(Found("myorg", "soon", [key], MatchedBy.EXACT_NAME), now()).to_plain()
+    assert "(never)" not in text and "Expires: never" not in text
+    assert "Expires: soon (Coveo did not give the date)" in text
+
+
 def test_disabled_for_inactivity_without_enabled_is_disabled_not_unknown() -> None:
     key = one(key_in_status("idle", "DISABLED_FOR_INACTIVITY"))
     assert "enabled" not in key.raw and key.enabled is None

@@ -313,7 +313,8 @@ def status_line(key: ApiKey, now: datetime) -> str:
                 "It cannot be re-enabled: create a new key (or duplicate this one) and use that instead."
             )
         case Status.SOON_TO_BE_EXPIRED:
-            text = f"expires soon ({expiry_text(key, now)}). Replace or extend it before it stops working."
+            when = _when(key.expires, now) if key.expires is not None else NO_EXPIRY_DATE
+            text = f"expires soon ({when}). Replace or extend it before it stops working."
         case Status.SOON_TO_BE_DISABLED:
             text = (
                 f"about to be disabled for inactivity (last used: {last_used}). "
@@ -406,9 +407,19 @@ def safe_link(url: str) -> str:
     return f"<{url.replace('&', '&amp;')}|{label}>"
 
 
+NO_EXPIRY_DATE = "Coveo did not give the date"
+
+
 def expiry_text(key: ApiKey, now: datetime) -> str:
     if key.expires is None:
-        return "expired" if key.status == Status.EXPIRED else "never"
+        # `expirationDate` is optional in Coveo's model: a status that says an expiry is near
+        # without it is not "never".
+        match key.status:
+            case Status.EXPIRED:
+                return "expired"
+            case Status.SOON_TO_BE_EXPIRED:
+                return f"soon ({NO_EXPIRY_DATE})"
+        return "never"
     return _when(key.expires, now)
 
 
