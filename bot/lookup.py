@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.apikey import ApiKey, Care
+from bot.apikey import ApiKey, Care, most_urgent_first
 from bot.command import Invalid, ListKeys, Lookup, read_query
 from bot.coveo import (
     CoveoClient,
@@ -372,7 +372,7 @@ async def run(
     if care:
         now = datetime.now(UTC)
         pool = listed.keys if result is None else result.keys
-        keys = sorted((k for k in pool if all(k.needs(c, now) for c in care)), key=lambda k: k.urgency(now))
+        keys = most_urgent_first((k for k in pool if all(k.needs(c, now) for c in care)), care, now)
         return Listing(
             command.org, keys, listed.request_id, where, command.name, care, name, len(listed.keys)
         )
