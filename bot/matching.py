@@ -6,6 +6,9 @@ the visible tail of the masked value (`…1b3e`, only for a name written so), an
 description ignoring case, and finally display name or description containing the name.
 A name written like a value tail that no value ends with is still looked up by the other
 tiers: a key may be named `*0000`.
+
+`find_all` is every key some tier finds (for `is:exposed search`: every exposed key that
+matches the name, not only those of the tier that would win among all keys).
 """
 
 from __future__ import annotations
@@ -74,6 +77,22 @@ def find(keys: Sequence[ApiKey], name: str) -> Hits | NoHit:
         if hits:
             return Hits(hits, how)
     return NoHit(suggest(keys, folded))
+
+
+def find_all(keys: Sequence[ApiKey], name: str) -> list[ApiKey]:
+    """Every key some tier of `find` matches, in the order given (the looser tiers included)."""
+    stripped = name.strip()
+    tail = _VALUE_TAIL.match(stripped)
+    wanted = tail.group(1).lower() if tail else None
+    folded = fold(name)
+    return [
+        k
+        for k in keys
+        if (wanted is not None and k.value_tail and k.value_tail.endswith(wanted))
+        or k.id == name
+        or k.display_name == name
+        or (folded and (folded in k.folded_name or folded in k.folded_description))
+    ]
 
 
 def suggest(keys: Sequence[ApiKey], folded: str, limit: int = 5) -> list[str]:
