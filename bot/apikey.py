@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -277,23 +277,40 @@ class ApiKey:
                 return self.unused(now)
         raise ValueError(care)
 
-    def urgency(self, now: datetime) -> tuple[Any, ...]:
-        """Sort key, most urgent first: exposed (most severe first), then soonest to expire
-        (expired first), then disabled, then longest unused."""
-        exposure = self.exposure
-        expires = self.expires
-        if self.expired(now) and expires is None:
-            expires = now  # EXPIRED without a date: as urgent as one that just expired
-        last = self.last_used
-        return (
-            0 if self.exposed else 1,
-            exposure.rank if exposure is not None else len(SEVERITY_RANK),
-            expires.timestamp() if expires is not None else math.inf,
-            0 if self.disabled else 1,
-            last.timestamp() if last is not None else -math.inf,
-            self.folded_name,
-            self.id,
-        )
+    def urgency(self, care: Care, now: datetime) -> tuple[float, ...]:
+        """Sort key within the listing of keys that need `care`, most urgent first.
+
+        - exposed: most severe first; among equal severities a key that still works first (a leaked
+          key that works is the most urgent), then the disabled or expired ones.
+        - disabled: disabled because exposed first (replace it), then the most recently disabled
+          (what just stopped working), then those Coveo gave no date for.
+        - expiring: soonest expiry first, so expired ones first (an `EXPIRED` without a date as if
+          it just expired), then a soon-to-expire status without a date.
+        - unused: longest unused first: never used first (oldest created first), then by the last use.
+        """
+        match care:
+            case Care.EXPOSED:
+                exposure = self.exposure
+                rank = exposure.rank if exposure is not None else len(SEVERITY_RANK)
+                working = not self.disabled and not self.expired(now)
+                return (rank, 0 if working else 1)
+            case Care.DISABLED:
+                since = self.disabled_since
+                return (
+                    0 if self.status == Status.DISABLED_EXPOSED else 1,
+                    -since.timestamp() if since is not None else math.inf,
+                )
+            case Care.EXPIRING:
+                expires = self.expires
+                if expires is None and self.expired(now):
+                    expires = now
+                return (expires.timestamp() if expires is not None else math.inf,)
+            case Care.UNUSED:
+                last, created = self.last_used, self.created
+                if last is not None:
+                    return (1, last.timestamp())
+                return (0, created.timestamp() if created is not None else -math.inf)
+        raise ValueError(care)
 
     def facts(self, now: datetime) -> dict[str, Any]:
         """What the bot knows about the key, as plain JSON values (for `--json`); never the value."""
@@ -340,6 +357,13 @@ class ApiKey:
             "unused": self.unused(now),
             "needs": [care.value for care in Care if self.needs(care, now)],
         }
+
+
+def most_urgent_first(keys: Iterable[ApiKey], care: Sequence[Care], now: datetime) -> list[ApiKey]:
+    """The keys in the order of the first qualifier's urgency, the next ones breaking ties, then by name."""
+    return sorted(
+        keys, key=lambda k: (*(part for c in care for part in k.urgency(c, now)), k.folded_name, k.id)
+    )
 
 
 def parse_api_keys(items: Sequence[Any]) -> list[ApiKey]:

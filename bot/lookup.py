@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.apikey import ApiKey, Care
+from bot.apikey import ApiKey, Care, most_urgent_first
 from bot.command import Invalid, ListKeys, Lookup, read_query
 from bot.coveo import (
     CoveoClient,
@@ -29,7 +29,7 @@ from bot.coveo import (
     OrganizationNotFound,
     TokenRejected,
 )
-from bot.matching import Hits, MatchedBy, NoHit, closest, find
+from bot.matching import Hits, MatchedBy, NoHit, closest, find, find_all
 from bot.metrics import Metrics
 from bot.settings import SINGLE_TOKEN_VARIABLE
 from bot.text import fold, trigrams
@@ -66,7 +66,7 @@ class Listing:
     query: str | None = None  # the query that asked for the keys that need care (`is:exposed search`)
     care: tuple[Care, ...] = ()
     name: str = ""  # the name part of that query
-    total: int = 0  # keys in the org (with `care`: before filtering)
+    total: int = 0  # keys in the org (with `care`: before filtering; with a name too: those it matches)
 
 
 @dataclass(frozen=True)
@@ -371,11 +371,11 @@ async def run(
         return NotFound(command.org, name, suggestions, len(listed.keys), listed.request_id, where)
     if care:
         now = datetime.now(UTC)
-        pool = listed.keys if result is None else result.keys
-        keys = sorted((k for k in pool if all(k.needs(c, now) for c in care)), key=lambda k: k.urgency(now))
-        return Listing(
-            command.org, keys, listed.request_id, where, command.name, care, name, len(listed.keys)
-        )
+        # Every key the name matches, whatever tier: an exact name must not hide the keys that
+        # only contain it (`is:exposed search` with a clean key named "search").
+        pool = find_all(listed.keys, name) if name else listed.keys
+        keys = most_urgent_first((k for k in pool if all(k.needs(c, now) for c in care)), care, now)
+        return Listing(command.org, keys, listed.request_id, where, command.name, care, name, len(pool))
     assert isinstance(result, Hits)  # a name was given and found (the other cases returned above)
     return Found(command.org, command.name, result.keys, result.how, listed.request_id, where)
 

@@ -1,9 +1,14 @@
 """Find the keys a support engineer means by a name.
 
 Tiers, tried in order; the first that finds anything wins and all its hits are reported:
-an API key id (reverse lookup), the visible tail of the masked value (`…1b3e`),
-the exact display name, the display name ignoring case and spacing, the description
-ignoring case, and finally display name or description containing the name.
+the visible tail of the masked value (`…1b3e`, only for a name written so), an API key id
+(reverse lookup), the exact display name, the display name ignoring case and spacing, the
+description ignoring case, and finally display name or description containing the name.
+A name written like a value tail that no value ends with is still looked up by the other
+tiers: a key may be named `*0000`.
+
+`find_all` is every key some tier finds (for `is:exposed search`: every exposed key that
+matches the name, not only those of the tier that would win among all keys).
 """
 
 from __future__ import annotations
@@ -50,7 +55,9 @@ def find(keys: Sequence[ApiKey], name: str) -> Hits | NoHit:
     if tail:
         wanted = tail.group(1).lower()
         hits = [k for k in keys if k.value_tail and k.value_tail.endswith(wanted)]
-        return Hits(hits, MatchedBy.VALUE_TAIL) if hits else NoHit([])
+        if hits:
+            return Hits(hits, MatchedBy.VALUE_TAIL)
+        # No value ends so: the text may be a name (or id) that only looks like a value tail.
     by_id = [k for k in keys if k.id == name]
     if by_id:
         return Hits(by_id, MatchedBy.ID)
@@ -70,6 +77,22 @@ def find(keys: Sequence[ApiKey], name: str) -> Hits | NoHit:
         if hits:
             return Hits(hits, how)
     return NoHit(suggest(keys, folded))
+
+
+def find_all(keys: Sequence[ApiKey], name: str) -> list[ApiKey]:
+    """Every key some tier of `find` matches, in the order given (the looser tiers included)."""
+    stripped = name.strip()
+    tail = _VALUE_TAIL.match(stripped)
+    wanted = tail.group(1).lower() if tail else None
+    folded = fold(name)
+    return [
+        k
+        for k in keys
+        if (wanted is not None and k.value_tail and k.value_tail.endswith(wanted))
+        or k.id == name
+        or k.display_name == name
+        or (folded and (folded in k.folded_name or folded in k.folded_description))
+    ]
 
 
 def suggest(keys: Sequence[ApiKey], folded: str, limit: int = 5) -> list[str]:

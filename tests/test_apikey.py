@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.apikey import Care, Severity, Status, parse_api_keys, parse_date
+from bot.apikey import Care, Severity, Status, most_urgent_first, parse_api_keys, parse_date
 from bot.lookup import Found, Listing
 from bot.matching import MatchedBy
 from bot.replies import render
-from bot.replies.messages import exposure_line, privilege_summary, safe_link, status_line, warnings
+from bot.replies.messages import exposure_line, plain, privilege_summary, safe_link, status_line, warnings
 from tests.fakes.coveo import DAY_MS, MISSING, api_key, exposure_report, key_in_status, now_ms
 
 
@@ -68,6 +68,18 @@ def test_one_key_per_status_reads_with_its_flag_and_what_to_do(status: str) -> N
     assert "⚠ It expires" not in text  # only an expiry date within 30 days adds that warning
 
 
+def test_soon_to_be_expired_without_a_date_does_not_read_never() -> None:
+    # `expirationDate` is optional in Coveo's `ApiKeyModel` (platform-client,
+    # src/resources/ApiKeys/ApiKeysInterfaces.ts): the status alone says the expiry is near.
+    key = one(key_in_status("soon", "SOON_TO_BE_EXPIRED", expirationDate=MISSING))
+    assert key.expires is None and key.expiring(now())
+    line = status_line(key, now())
+    assert line.startswith("expires soon (Coveo did not give the date)"), line
+    text = render(Found("myorg", "soon", [key], MatchedBy.EXACT_NAME), now()).to_plain()
+    assert "(never)" not in text and "Expires: never" not in text
+    assert "Expires: soon (Coveo did not give the date)" in text
+
+
 def test_disabled_for_inactivity_without_enabled_is_disabled_not_unknown() -> None:
     key = one(key_in_status("idle", "DISABLED_FOR_INACTIVITY"))
     assert "enabled" not in key.raw and key.enabled is None
@@ -94,9 +106,123 @@ def test_exposure_ranks_most_severe_first() -> None:
     keys = parse_api_keys(
         [api_key(s.value, exposureReport=exposure_report(s.value)) for s in reversed(Severity)]
     )
+    assert names(most_urgent_first(keys, (Care.EXPOSED,), now())) == [s.value for s in Severity]
+
+
+def names(keys: list) -> list[str]:
+    return [k.display_name for k in keys]
+
+
+def test_is_exposed_puts_a_key_still_working_before_disabled_or_expired_ones_of_its_severity() -> None:
     moment = now()
-    assert [k.display_name for k in sorted(keys, key=lambda k: k.urgency(moment))] == [
-        s.value for s in Severity
+    keys = parse_api_keys(
+        [
+            key_in_status("already disabled leaked", "DISABLED_EXPOSED"),
+            api_key(
+                "expired leaked",
+                status="EXPIRED",
+                enabled=False,
+                expirationDate=now_ms() - 400 * DAY_MS,
+                exposureReport=exposure_report("CRITICAL"),
+            ),
+            api_key("a low one still working", exposureReport=exposure_report("LOW")),
+            api_key("live leaked key", exposureReport=exposure_report("CRITICAL")),
+        ]
+    )
+    order = names(most_urgent_first(keys, (Care.EXPOSED,), moment))
+    assert order[0] == "live leaked key"
+    assert set(order[1:3]) == {"already disabled leaked", "expired leaked"}
+    assert order[3] == "a low one still working"  # severity still leads
+
+
+def test_is_unused_puts_the_longest_unused_first_and_never_used_before_any_use() -> None:
+    moment = now()
+    keys = parse_api_keys(
+        [
+            api_key(
+                "unused 95 days, expires in 2 years",
+                lastUsedDate=now_ms() - 95 * DAY_MS,
+                expirationDate=now_ms() + 730 * DAY_MS,
+            ),
+            api_key("unused 300 days, never expires", lastUsedDate=now_ms() - 300 * DAY_MS),
+            api_key(
+                "never used, created 10 days ago", lastUsedDate=MISSING, createdDate=now_ms() - 10 * DAY_MS
+            ),
+            api_key(
+                "never used, created a year ago", lastUsedDate=MISSING, createdDate=now_ms() - 365 * DAY_MS
+            ),
+        ]
+    )
+    assert all(k.needs(Care.UNUSED, moment) for k in keys)
+    assert names(most_urgent_first(keys, (Care.UNUSED,), moment)) == [
+        "never used, created a year ago",
+        "never used, created 10 days ago",
+        "unused 300 days, never expires",
+        "unused 95 days, expires in 2 years",
+    ]
+
+
+def test_is_expiring_puts_the_soonest_expiry_first_expired_ones_first() -> None:
+    moment = now()
+    keys = parse_api_keys(
+        [
+            api_key(
+                "in 20 days",
+                expirationDate=now_ms() + 20 * DAY_MS,
+                exposureReport=exposure_report("CRITICAL"),
+            ),
+            api_key("in 2 days", expirationDate=now_ms() + 2 * DAY_MS),
+            key_in_status("expired 2 days ago", "EXPIRED"),
+            api_key("soon, no date", status="SOON_TO_BE_EXPIRED"),
+        ]
+    )
+    assert names(most_urgent_first(keys, (Care.EXPIRING,), moment)) == [
+        "expired 2 days ago",
+        "in 2 days",
+        "in 20 days",
+        "soon, no date",
+    ]
+
+
+def test_is_disabled_puts_exposed_keys_first_then_the_most_recently_disabled() -> None:
+    moment = now()
+    keys = parse_api_keys(
+        [
+            api_key("off 30 days ago", enabled=False, status="DISABLED", disabledDate=now_ms() - 30 * DAY_MS),
+            key_in_status("idle, off 5 days ago", "DISABLED_FOR_INACTIVITY"),
+            api_key("off, no date", enabled=False, status="DISABLED"),
+            key_in_status("leaked, off yesterday", "DISABLED_EXPOSED"),
+            key_in_status("off 3 days ago", "DISABLED"),
+        ]
+    )
+    assert names(most_urgent_first(keys, (Care.DISABLED,), moment)) == [
+        "leaked, off yesterday",
+        "off 3 days ago",
+        "idle, off 5 days ago",
+        "off 30 days ago",
+        "off, no date",
+    ]
+
+
+def test_with_several_qualifiers_the_first_given_leads() -> None:
+    moment = now()
+    keys = parse_api_keys(
+        [
+            api_key(
+                "critical, used 100 days ago",
+                lastUsedDate=now_ms() - 100 * DAY_MS,
+                exposureReport=exposure_report("CRITICAL"),
+            ),
+            api_key("low, never used", lastUsedDate=MISSING, exposureReport=exposure_report("LOW")),
+        ]
+    )
+    assert names(most_urgent_first(keys, (Care.EXPOSED, Care.UNUSED), moment)) == [
+        "critical, used 100 days ago",
+        "low, never used",
+    ]
+    assert names(most_urgent_first(keys, (Care.UNUSED, Care.EXPOSED), moment)) == [
+        "low, never used",
+        "critical, used 100 days ago",
     ]
 
 
@@ -249,6 +375,13 @@ def test_a_key_with_every_field_at_its_longest_still_shows_whole_lines() -> None
         "https://x.example/a b",
         "https://x.example/*bold*",
         "https:///nohost",
+        # Control characters a terminal obeys: a carriage return rewrites the line, ESC starts an
+        # ANSI sequence (`apikeyid lookup` prints the link's URL itself).
+        "https://github.com/x\rStatus:enabled,not-exposed",
+        "https://github.com/x\x1b[2K\x1b[32mfine\x1b[0m",
+        "https://github.com/x\x00y",
+        "https://github.com/x\x0by",
+        "https://github.com/x\x7fy",
     ],
 )
 def test_an_exposure_url_that_could_break_out_is_not_a_link(url: str) -> None:
@@ -259,6 +392,17 @@ def test_an_exposure_url_is_a_link_labelled_with_its_host_and_path() -> None:
     assert safe_link("https://github.com/acme/shop/blob/main/x.js?a=1&b=2") == (
         "<https://github.com/acme/shop/blob/main/x.js?a=1&amp;b=2|github.com/acme/shop/blob/main/x.js>"
     )
+
+
+def test_the_terminal_never_prints_control_characters_from_coveo() -> None:
+    # The reason's url is Coveo's free text (`ExposureReportReason.url`, platform-client
+    # src/resources/ApiKeys/ApiKeysInterfaces.ts): an ESC or CR there must not reach a terminal.
+    report = exposure_report("HIGH", url="https://github.com/x\x1b[2K\rStatus:\x1b[32menabled\x1b[0m")
+    key = one(api_key("n", exposureReport=report))
+    text = render(Found("myorg", "n", [key], MatchedBy.EXACT_NAME), now()).to_plain()
+    assert "Exposed" in text
+    assert not [ch for ch in text if ch != "\n" and (ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0)]
+    assert plain("a\x1b[2Kb\rc\x00d\x9be") == "a[2Kbcde"
 
 
 def test_the_terminal_shows_the_exposure_url_itself() -> None:

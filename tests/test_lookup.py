@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 
 from bot.apikey import Care
 from bot.command import ListKeys, Lookup
 from bot.coveo import CoveoClient, TokenSource
 from bot.lookup import Failed, Found, KeyDirectory, Listing, NotFound, run
+from bot.replies import render
 from bot.settings import Secret
 from tests.conftest import new_org
 from tests.fakes.coveo import EU_TOKEN, GOOD_TOKEN, FakeCoveo, Fault, api_key, exposure_report, key_in_status
@@ -240,11 +242,35 @@ async def test_care_queries_filter_sort_and_combine_with_a_name(fake_coveo: Fake
     assert (listed.care, listed.name, listed.total, listed.query) == (
         (Care.EXPOSED,),
         "shop",
-        4,
+        3,  # the keys matching "shop": the "N of M" says of which keys N are exposed
         "is:exposed shop",
     )
     missing = await run(Lookup(org, "is:exposed shpo zzz"), keys, deadline=deadline())
     assert isinstance(missing, NotFound) and missing.query == "shpo zzz"
     named = await run(Lookup(org, '"is:exposed"'), keys, deadline=deadline())
     assert isinstance(named, NotFound) and named.query == "is:exposed"  # a name, and no key has it
+    await keys.aclose()
+
+
+async def test_a_care_query_with_a_name_lists_every_key_that_matches_not_only_the_best_tier(
+    fake_coveo: FakeCoveo,
+) -> None:
+    # A key named exactly "search" (clean) must not hide the exposed keys that merely contain it.
+    org = new_org()
+    page = api_key("search page", exposureReport=exposure_report("CRITICAL"))
+    ui = key_in_status("Search UI prod", "DISABLED_EXPOSED")
+    fake_coveo.add_org(org, [api_key("search"), page, ui, api_key("other")])
+    keys = directory(fake_coveo)
+    listed = await run(Lookup(org, "is:exposed search"), keys, deadline=deadline())
+    assert isinstance(listed, Listing)
+    assert [k.id for k in listed.keys] == [page["id"], ui["id"]]
+    assert listed.total == 3  # "2 of 3 API keys … matching “search” are exposed"
+    text = render(listed, datetime.now(UTC)).text
+    assert "2 of 3 API keys" in text and "matching “search” are exposed" in text
+    alone = await run(Lookup(org, "is:exposed"), keys, deadline=deadline())
+    assert isinstance(alone, Listing) and {k.id for k in alone.keys} == {page["id"], ui["id"]}
+    assert alone.total == 4
+    # An id or a value tail still finds its key among those that need care.
+    by_id = await run(Lookup(org, f"is:exposed {ui['id']}"), keys, deadline=deadline())
+    assert isinstance(by_id, Listing) and [k.id for k in by_id.keys] == [ui["id"]] and by_id.total == 1
     await keys.aclose()

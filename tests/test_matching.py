@@ -80,3 +80,23 @@ def test_suggestions_for_a_partly_remembered_name() -> None:
     )
     assert find(data, "pusher") == NoHit(["Push source key"])
     assert find(data, "zzzz") == NoHit([])
+
+
+def test_a_name_that_looks_like_a_value_tail_is_found_by_its_name() -> None:
+    # A key named "*0000" whose value ends otherwise: the value-tail tier finds nothing, so the
+    # name tiers must still answer (a support engineer typing the key's exact name expects it).
+    data = keys(
+        {"displayName": "*0000", "value": "xx****-1b3e"}, {"displayName": "b", "value": "xx****-9999"}
+    )
+    found = find(data, "*0000")
+    assert ids(found) == ["id0"]
+    assert isinstance(found, Hits) and found.how == MatchedBy.EXACT_NAME
+
+
+def test_a_value_tail_hit_still_comes_first() -> None:
+    data = keys(
+        {"displayName": "*1b3e", "value": "xx****-0000"}, {"displayName": "b", "value": "xx****-1b3e"}
+    )
+    found = find(data, "*1b3e")
+    assert ids(found) == ["id1"]
+    assert isinstance(found, Hits) and found.how == MatchedBy.VALUE_TAIL

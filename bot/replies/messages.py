@@ -149,11 +149,13 @@ class Reply:
 
 
 def plain(text: str) -> str:
-    """Answer text for a terminal or JSON: no mrkdwn emphasis, the bot's links as their URL, escapes undone."""
+    """Answer text for a terminal or JSON: no mrkdwn emphasis, the bot's links as their URL, escapes
+    undone, and no control character but the newline (an ESC or CR could rewrite the terminal)."""
     text = _LINK.sub(lambda m: m.group(1).replace("&amp;", "&"), text)
-    return unescape_slack(re.sub(r"\*([^*\n]+)\*", r"\1", text))
+    return _CONTROL.sub("", unescape_slack(re.sub(r"\*([^*\n]+)\*", r"\1", text)))
 
 
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")  # C0 but the newline, DEL, C1
 _LINK = re.compile(r"<(https?://[^|>\s]+)\|[^>]*>")  # only the bot forms these (`safe_link`)
 
 
@@ -311,7 +313,8 @@ def status_line(key: ApiKey, now: datetime) -> str:
                 "It cannot be re-enabled: create a new key (or duplicate this one) and use that instead."
             )
         case Status.SOON_TO_BE_EXPIRED:
-            text = f"expires soon ({expiry_text(key, now)}). Replace or extend it before it stops working."
+            when = _when(key.expires, now) if key.expires is not None else NO_EXPIRY_DATE
+            text = f"expires soon ({when}). Replace or extend it before it stops working."
         case Status.SOON_TO_BE_DISABLED:
             text = (
                 f"about to be disabled for inactivity (last used: {last_used}). "
@@ -390,8 +393,9 @@ def _reason_text(reason: ExposureReason, now: datetime) -> str:
 
 def safe_link(url: str) -> str:
     """A mrkdwn link to a web page Coveo named (http or https, at most 300 characters), labelled with
-    its host and path; "" when the text is not such a URL. Nothing in it can end the link early."""
-    if not url or len(url) > 300 or not url.isascii() or any(ch in url for ch in '<>|"\\ \t\n`*'):
+    its host and path; "" when the text is not such a URL. Nothing in it can end the link early, and
+    only visible ASCII (0x21–0x7E) is accepted: no control character a terminal would obey."""
+    if not url or len(url) > 300 or any(not "!" <= ch <= "~" or ch in '<>|"\\`*' for ch in url):
         return ""
     try:
         parts = urlsplit(url)
@@ -403,9 +407,19 @@ def safe_link(url: str) -> str:
     return f"<{url.replace('&', '&amp;')}|{label}>"
 
 
+NO_EXPIRY_DATE = "Coveo did not give the date"
+
+
 def expiry_text(key: ApiKey, now: datetime) -> str:
     if key.expires is None:
-        return "expired" if key.status == Status.EXPIRED else "never"
+        # `expirationDate` is optional in Coveo's model: a status that says an expiry is near
+        # without it is not "never".
+        match key.status:
+            case Status.EXPIRED:
+                return "expired"
+            case Status.SOON_TO_BE_EXPIRED:
+                return f"soon ({NO_EXPIRY_DATE})"
+        return "never"
     return _when(key.expires, now)
 
 
