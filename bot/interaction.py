@@ -109,25 +109,19 @@ def _actor(body: dict[str, Any]) -> tuple[str | None, str | None]:
       on an org-wide installation `team` can be null.
     - `user`: {"id", "username", "team_id"}; on Grid `user.team_id` can be the org's id (E…).
     - `enterprise`: {"id": "E…", "name": …} or null.
-    Slack Connect: `user.team_id` is the person's own (a partner's) team, while `team` may be the
-    host's: so the org is borrowed only from the object that named the team. A `user.team_id`
-    (T…) that `team` does not also name gets no org from `team` (a partner on the host's Grid is
-    not the host's org); an E… `user.team_id` is the person's org itself. The `enterprise` object
-    counts only when `team` names no team (org-wide installations), since it describes the installation
-    rather than the person.
+    Slack Connect: `team` and `user.team_id` are the person's own (a partner's) team and org, not
+    the workspace the message lives in, so a partner stays another workspace. The `enterprise`
+    object counts only when `team` names no team (org-wide installations), since it describes the
+    installation rather than the person.
     """
     team = _dict(body.get("team"))
-    team_named = _text(team.get("id"))
     user_team = _text(_dict(body.get("user")).get("team_id"))
-    org = _text(team.get("enterprise_id"))
-    if not team_named:  # no team (org-wide installation): the installation's org
-        enterprise = body.get("enterprise")
-        org = org or _text(enterprise) or _text(_dict(enterprise).get("id"))
-    if _is_enterprise(user_team):  # the person's org itself; the workspace from `team`
-        return team_named or None, user_team
-    if user_team and team_named and user_team != team_named:
-        return user_team, None  # another workspace than `team` names: its org is not `team`'s
-    return user_team or team_named or None, org or None
+    enterprise = body.get("enterprise")
+    enterprise_id = _text(team.get("enterprise_id")) or (user_team if _is_enterprise(user_team) else "")
+    if not enterprise_id and not _text(team.get("id")):
+        enterprise_id = _text(enterprise) or _text(_dict(enterprise).get("id"))
+    team_id = user_team if user_team and not _is_enterprise(user_team) else _text(team.get("id"))
+    return team_id or None, enterprise_id or None
 
 
 def _is_enterprise(team_id: str) -> bool:

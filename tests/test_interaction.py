@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 from bot.access import Requester
 from bot.interaction import Interaction
-from bot.slack import Workspace
 from tests.slack_payloads import (
     GRID,
     GRID_SHAPES,
@@ -90,30 +89,6 @@ def test_every_interactivity_kind_names_the_grid_org_and_the_workspace(kind: str
     assert (partner.team_id, partner.enterprise_id) == ("T0PARTNER", "E0OTHER")
     lone_partner = Interaction.from_payload(from_partner(payload)).requester
     assert (lone_partner.team_id, lone_partner.enterprise_id) == ("T0PARTNER", None)
-
-
-def test_a_partner_on_the_hosts_grid_is_not_paired_with_the_hosts_org() -> None:
-    # Slack Connect: `team` may be the host's workspace (with its Grid org) while `user.team_id`
-    # is the partner's own team (Slack's interactivity payload docs: `user.team_id`).
-    host = Workspace("T0001", GRID)
-    for payload in every_interactivity_kind().values():
-        payload = payload | {
-            "team": {
-                "id": "T0001",
-                "domain": "host",
-                "enterprise_id": GRID,
-                "enterprise_name": "Example Org",
-            },
-            "user": payload["user"] | {"team_id": "T0PARTNER"},
-        }
-        who = Interaction.from_payload(payload).requester
-        assert (who.team_id, who.enterprise_id) == ("T0PARTNER", None)
-        assert not host.includes(who.team_id, who.enterprise_id)
-        # With an `enterprise` object too (the host's installation), still not the host's org.
-        who = Interaction.from_payload(
-            payload | {"enterprise": {"id": GRID, "name": "Example Org"}}
-        ).requester
-        assert not host.includes(who.team_id, who.enterprise_id)
 
 
 def test_an_org_wide_installation_payload_without_team_takes_the_enterprise_object() -> None:
