@@ -75,6 +75,8 @@ def test_a_pasted_key_value_is_cut_to_the_end_its_mask_shows() -> None:
     assert logs.hide_key_values(f"myorg {PASTED}") == "myorg …1343"
     assert logs.hide_key_values(f"key={PASTED.upper().replace('-', '')}.") == "key=…1343."
     assert logs.hide_key_values("xx65151ec3 and a plain name") == "xx65151ec3 and a plain name"
+    # Glued to the next word, it is still the whole secret.
+    assert logs.hide_key_values(f"{PASTED}please check") == "…1343please check"
 
 
 def test_a_pasted_key_value_never_reaches_a_log_line(captured: io.StringIO) -> None:
