@@ -36,6 +36,9 @@ async def lookup_command(
     try:
         deadline = time.monotonic() + settings.answer_deadline
         result = await lookup.run(command, directory, deadline=deadline, region=region)
+    except Exception as exc:
+        print(say.command_failed(type(exc).__name__), file=sys.stderr)
+        return EXIT_COVEO_ERROR
     finally:
         await directory.aclose()
     if as_json:

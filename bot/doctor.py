@@ -10,7 +10,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.command import ORG_ID
-from bot.coveo import CoveoClient, CoveoError, NotAllowed, OrganizationNotFound, TokenRejected
+from bot.coveo import ClientFailure, CoveoClient, CoveoError, NotAllowed, OrganizationNotFound, TokenRejected
 from bot.replies import admin as say
 from bot.settings import SINGLE_TOKEN_VARIABLE, RegionSettings, Settings
 
@@ -96,6 +96,12 @@ async def _check_region(
         return [
             *findings,
             Finding(False, say.coveo_failed(region.name, org, error, region.token_variable)),
+        ], False
+    except Exception as exc:
+        failure = ClientFailure(f"the call failed in the bot ({type(exc).__name__})")
+        return [
+            *findings,
+            Finding(False, say.coveo_failed(region.name, org, failure, region.token_variable)),
         ], False
     finally:
         await coveo.aclose()

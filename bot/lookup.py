@@ -21,6 +21,7 @@ from typing import Any
 from bot.apikey import ApiKey, Care
 from bot.command import Invalid, ListKeys, Lookup, read_query
 from bot.coveo import (
+    ClientFailure,
     CoveoClient,
     CoveoError,
     KeyList,
@@ -204,9 +205,9 @@ class KeyDirectory:
                 # The region stopped knowing the org (moved, deleted, access removed): look everywhere.
                 self.forget(org)
                 tried.append(self.region_error(home, error))
-            except CoveoError as error:
-                # Throttled, token rejected, down: the org still lives there, so that is the answer.
-                raise NoRegion([self.region_error(home, error)]) from error
+            except Exception as exc:
+                # …the org still lives there, so that is the answer.
+                raise NoRegion([self.region_error(home, failure_of(exc))]) from exc
             else:
                 self.remember(org, home)  # still there: keep it among the most recently used
                 return home, listed, cached
@@ -221,7 +222,8 @@ class KeyDirectory:
     async def _ask_one(self, org: str, region: str, deadline: float) -> tuple[KeyList, bool]:
         try:
             listed, cached = await self.keys(org, region, deadline=deadline)
-        except CoveoError as error:
+        except Exception as exc:
+            error = failure_of(exc)
             if isinstance(error, OrganizationNotFound | NotAllowed) and self.home(org) == region:
                 self.forget(org)
             raise NoRegion([self.region_error(region, error)]) from error
@@ -244,6 +246,9 @@ class KeyDirectory:
                     except CoveoError as error:
                         # 404, 403, a rejected token, throttling: "not here, as far as we know".
                         errors[tasks[task]] = error
+                        continue
+                    except Exception as exc:
+                        errors[tasks[task]] = failure_of(exc)
                         continue
                     self.remember(org, tasks[task])
                     return tasks[task], listed, cached
@@ -272,7 +277,7 @@ class KeyDirectory:
         if known is None or self.clock() - known[1] >= ORG_LIST_TTL:
             try:
                 known = (await self.clients[region].list_organizations(deadline=deadline), self.clock())
-            except CoveoError:
+            except Exception:
                 return []
             self._orgs[region] = known
         return known[0]
@@ -334,6 +339,13 @@ class KeyDirectory:
                 _, evicted = self._cache.popitem(last=False)
                 self._cached_keys -= len(evicted.listed.keys)
         return listed
+
+
+def failure_of(exc: BaseException) -> CoveoError:
+    """`exc` as one region's failure: a `CoveoError` as it is, anything else a `ClientFailure`."""
+    if isinstance(exc, CoveoError):
+        return exc
+    return ClientFailure(f"the call failed in the bot ({type(exc).__name__})")
 
 
 def _consume(task: asyncio.Task[Any]) -> None:

@@ -36,6 +36,20 @@ _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 _COVEO_API_KEY = re.compile(r"^xx[0-9a-f]{8}-", re.IGNORECASE)
 
 
+def header_safe(value: str) -> bool:
+    """Whether `value` can be sent in an HTTP header as a token: visible ASCII only (no byte-order
+    mark, no space, no control or non-ASCII character, which HTTP clients refuse to encode)."""
+    return all("!" <= c <= "~" for c in value)
+
+
+def header_problem(variable: str) -> str:
+    """The problem an admin reads when `variable` holds a token that cannot go in a header."""
+    return (
+        f"{variable} holds a character that cannot be sent in an HTTP header (a byte-order mark, "
+        "a space or another invisible or non-ASCII character): save it again as plain ASCII text."
+    )
+
+
 class Secret:
     """A string that does not print itself."""
 
@@ -260,6 +274,8 @@ def _secret_from(env: Mapping[str, str], name: str, problems: list[str]) -> tupl
     value = env.get(name, "").strip()
     path_text = env.get(f"{name}_FILE", "").strip()
     if not path_text:
+        if value and not header_safe(value):
+            problems.append(header_problem(name))
         return value, None
     if value:
         problems.append(f"Set {name} or {name}_FILE, not both.")
@@ -276,6 +292,9 @@ def _secret_from(env: Mapping[str, str], name: str, problems: list[str]) -> tupl
         return "", path
     if not value:
         problems.append(f"{name}_FILE is empty: {path}.")
+    elif not header_safe(value):
+        problems.append(header_problem(f"{name}_FILE"))
+        return "", path
     return value, path
 
 

@@ -110,3 +110,8 @@ def no_token_for_region(region: str, served: Sequence[str]) -> str:
         f"The bot has no token for region {region.upper()} (it serves "
         f"{', '.join(r.upper() for r in served)}): set COVEO_ACCESS_TOKEN_{region.upper()}."
     )
+
+
+def command_failed(problem: str) -> str:
+    """A terminal command that failed in an unexpected way: said in one line, no traceback."""
+    return f"The command failed unexpectedly ({problem}); run it again, and if it keeps failing, report it."

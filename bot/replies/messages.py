@@ -32,6 +32,7 @@ from bot.coveo import (
     BadGateway,
     BadResponse,
     Blocked,
+    ClientFailure,
     CoveoError,
     CoveoTimeout,
     CoveoUnavailable,
@@ -808,6 +809,11 @@ def error_text(error: CoveoError, org: str, region: str, token_variable: str = S
     if isinstance(error, BadResponse) and error.status is not None and 400 <= error.status < 500:
         said = _coveo_said(error)
         return f"Coveo refused the bot's request in the {where} region (HTTP {error.status}{said}). Tell the bot's admin."
+    if isinstance(error, ClientFailure):
+        return (
+            f"The call to the {where} region failed on my side, not Coveo's. Try again in a minute; "
+            "if it keeps happening, tell the bot's admin (the bot's log says more)."
+        )
     if isinstance(error, BadResponse):
         return "Coveo sent an answer I could not read. Try again in a minute; if it keeps happening, tell the bot's admin."
     return "The lookup failed. Try again in a minute; if it keeps happening, tell the bot's admin."

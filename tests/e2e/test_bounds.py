@@ -1,0 +1,125 @@
+"""Issue 16 (points 1, 2, 7, 8 and 9): nothing one region, one person or one slow party can
+break, against the real bot process and the fakes on loopback."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BotProcess, audit_lines, message_text, new_org
+from tests.e2e.test_regions import eventually, region_env
+from tests.e2e.test_setup_and_lookups import run_cli
+from tests.fakes.coveo import EU_TOKEN, FakeCoveo, Fault, api_key
+from tests.fakes.slack import FakeSlack
+
+BOM = "\ufeff"
+# Deeper than Python's recursion limit (1,000): json.loads raises RecursionError, not ValueError.
+NESTED = "[" * 100_000 + "]" * 100_000
+
+
+class AfterOther(deque[Fault]):
+    """A fault queue holding no fault: asked whether it has one, it first waits (on its own fake's
+    server thread) until `other` has received `count` requests for the org, then `pause` more
+    seconds. So this region answers only after the other one has failed its way."""
+
+    def __init__(self, other: FakeCoveo, org: str, count: int = 1, pause: float = 0.5) -> None:
+        super().__init__()
+        self.other, self.org, self.count, self.pause = other, org, count, pause
+
+    def __bool__(self) -> bool:
+        assert eventually(lambda: self.other.calls(self.org) >= self.count, timeout=10)
+        time.sleep(self.pause)
+        return False
+
+
+@pytest.fixture
+def eu_token_file(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "eu-token"
+    path.write_text("coveo-eu-token-rotated-away-0000\n")  # EU rejects it: a re-read follows
+    yield path
+
+
+# 1. One region's odd failure is that region's failure
+
+
+def test_a_us_org_is_answered_while_the_eu_token_file_has_a_bom(
+    fake_coveo: FakeCoveo, fake_coveo_eu: FakeCoveo, fake_slack: FakeSlack, eu_token_file: Path
+) -> None:
+    env = region_env(fake_coveo, fake_coveo_eu) | {
+        "COVEO_ACCESS_TOKEN_EU": "",
+        "COVEO_ACCESS_TOKEN_EU_FILE": str(eu_token_file),
+    }
+    bot = BotProcess(fake_coveo, fake_slack, env).start()
+    try:
+        # Rotated by an editor that writes a byte-order mark: the re-read after EU's 401 finds it.
+        eu_token_file.write_text(BOM + EU_TOKEN + "\n", encoding="utf-8")
+        org = new_org()
+        key = api_key("Answered anyway")
+        fake_coveo.add_org(org, [key])
+        fake_coveo.faults[org] = AfterOther(fake_coveo_eu, org)  # US answers after EU failed
+        text = message_text(bot.ask(f"{org} Answered anyway"))
+        assert key["id"] in text and "(US region)" in text, text
+        assert "went wrong" not in text
+        assert "COVEO_ACCESS_TOKEN_EU_FILE" in bot.logs()  # the unusable token is named
+        # The BOM token never went out: EU saw only the old token.
+        assert {r["authorization"] for r in fake_coveo_eu.requests if org in r["path"]} == {
+            "Bearer coveo-eu-token-rotated-away-0000"
+        }
+    finally:
+        bot.stop()
+
+
+@pytest.mark.parametrize("form", ["file", "variable"])
+def test_start_up_with_a_bom_token_names_the_variable(
+    fake_coveo: FakeCoveo, fake_slack: FakeSlack, tmp_path: Path, form: str
+) -> None:
+    env = BotProcess(fake_coveo, fake_slack).env
+    if form == "file":
+        (tmp_path / "token").write_text(BOM + "coveo-token-with-a-bom\n", encoding="utf-8")
+        env |= {"COVEO_ACCESS_TOKEN": "", "COVEO_ACCESS_TOKEN_FILE": str(tmp_path / "token")}
+        variable = "COVEO_ACCESS_TOKEN_FILE"
+    else:
+        env |= {"COVEO_ACCESS_TOKEN": "coveo-token-with-a-\u200bzero-width-space"}
+        variable = "COVEO_ACCESS_TOKEN"
+    for args in ([], ["check"], ["lookup", "someorg", "key"]):
+        done = run_cli(args, env, str(tmp_path))
+        output = done.stdout + done.stderr
+        assert done.returncode == 2, (args, output)
+        assert f"{variable} holds a character that cannot be sent in an HTTP header" in output
+        assert "Traceback" not in output
+
+
+def test_a_nested_json_answer_from_one_region_is_that_regions_failure(
+    fake_coveo: FakeCoveo, fake_coveo_eu: FakeCoveo, fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    env = region_env(fake_coveo, fake_coveo_eu) | {"APIKEYID_CACHE_TTL": "0"}
+    bot = BotProcess(fake_coveo, fake_slack, env).start()
+    try:
+        org = new_org()
+        key = api_key("Beside a nested answer")
+        fake_coveo.add_org(org, [key])
+        fake_coveo_eu.faults[org].append(Fault(status=200, body=NESTED))
+        fake_coveo.faults[org] = AfterOther(fake_coveo_eu, org)
+        text = message_text(bot.ask(f"{org} Beside a nested answer"))
+        assert key["id"] in text and "(US region)" in text, text
+        # EU alone, asked for an org, answers nested JSON: said as EU's failure, not "went wrong".
+        only_eu = new_org()
+        fake_coveo_eu.faults[only_eu].append(Fault(status=200, body=NESTED))
+        link = f"https://platform-eu.cloud.coveo.com/admin/#/{only_eu}/organization/api-access"
+        text = message_text(bot.ask(f"{link} k"))
+        [line] = audit_lines(bot, 1, org=only_eu)
+        assert line["outcome"] == "error" and line["error"] != "internal", line
+        assert "went wrong on my side" not in text.lower()
+    finally:
+        bot.stop()
+    # The terminal: no traceback, and exit 3 (a Coveo error), never 1 ("not found").
+    cli_env = {k: v for k, v in env.items() if k.startswith(("COVEO_", "APIKEYID_"))}
+    org = new_org()
+    fake_coveo_eu.faults[org].append(Fault(status=200, body=NESTED))
+    done = run_cli(["lookup", "--region", "eu", org, "k"], cli_env, str(tmp_path))
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
