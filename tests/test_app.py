@@ -34,7 +34,7 @@ class HangingDirectory:
 
 
 class Everyone:
-    async def check(self, who: Any) -> None:
+    async def check(self, who: Any, deadline: float | None = None) -> None:
         return None
 
 

@@ -98,6 +98,7 @@ class Working:
 
     org: str
     query: str | None
+    slack_slow: bool = False  # Slack, not Coveo, is slow: it has not yet said who the person is
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,12 @@ def _render(outcome: Outcome, now: datetime, page: int, controls: Controls) -> R
             return new_reply(
                 "That is not something I can look up.",
                 [section(invalid_reason(outcome)), context_block("Type `/apikeyid help` for usage.")],
+            )
+        case Working(org=org, query=query, slack_slow=True):
+            what = f"“{inert(shorten(query, QUERY_ECHO))}”" if query else "every API key"
+            what = f"{what} in {code(org)}" if org else "your request"
+            return new_reply(
+                f"Looking up {what}… Slack is slow to confirm who you are; the answer follows here.", []
             )
         case Working(org=org, query=query):
             what = f"“{inert(shorten(query, QUERY_ECHO))}”" if query else "every API key"

@@ -3,18 +3,23 @@ break, against the real bot process and the fakes on loopback."""
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import BotProcess, audit_lines, message_text, new_org
+from tests.conftest import BotProcess, audit_lines, is_interim, message_text, new_org
 from tests.e2e.test_regions import eventually, region_env
 from tests.e2e.test_setup_and_lookups import run_cli
 from tests.fakes.coveo import EU_TOKEN, FakeCoveo, Fault, api_key
 from tests.fakes.slack import FakeSlack
+from tests.slack_payloads import submission
 
 BOM = "\ufeff"
 # Deeper than Python's recursion limit (1,000): json.loads raises RecursionError, not ValueError.
@@ -123,3 +128,75 @@ def test_a_nested_json_answer_from_one_region_is_that_regions_failure(
     done = run_cli(["lookup", "--region", "eu", org, "k"], cli_env, str(tmp_path))
     assert done.returncode == 3, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+# 2. A slow Slack: the ack stays inside 3 s, the answer goes to response_url
+
+
+@dataclass
+class SlowSlack:
+    slack: FakeSlack
+    group: str
+    person: str
+
+    def slow_down(self) -> None:
+        self.slack.usergroups_fail = False
+        self.slack.usergroups_delay = 1.8
+        self.slack.users_info_delay = 1.8
+
+
+@pytest.fixture
+def slow_slack(fake_slack: FakeSlack) -> Iterator[SlowSlack]:
+    """A group whose list could not be read at start-up (so it is stale when a command comes) and
+    whose every read, like users.info, then takes 1.8 s: the admission alone takes about 3.6 s."""
+    group = "S0" + uuid.uuid4().hex[:8].upper()
+    person = "U0SLOW" + uuid.uuid4().hex[:6].upper()
+    fake_slack.users[person] = fake_slack.users["U0MEMBER"] | {"id": person}
+    fake_slack.usergroups[group] = [person]
+    fake_slack.usergroups_fail = True
+    yield SlowSlack(fake_slack, group, person)
+    fake_slack.usergroups_fail = False
+    fake_slack.usergroups_delay = 0.0
+    fake_slack.users_info_delay = 0.0
+
+
+def test_a_slow_users_info_gets_a_timely_ack_and_the_answer_at_response_url(
+    start_bot, fake_coveo: FakeCoveo, slow_slack: SlowSlack
+) -> None:
+    bot = start_bot(APIKEYID_ALLOWED_USERS="", APIKEYID_ALLOWED_USERGROUPS=slow_slack.group)
+    slow_slack.slow_down()
+    org = new_org()
+    key = api_key("Slow Slack key")
+    fake_coveo.add_org(org, [key])
+    began = time.monotonic()
+    response, response_url = bot.send(f"{org} Slow Slack key", user=slow_slack.person)
+    acked_after = time.monotonic() - began
+    assert acked_after < 3.0, acked_after  # Slack would have dropped a later ack
+    assert response.status_code == 200 and is_interim(response.json()), response.text
+    answers = slow_slack.slack.wait_for_answers(response_url, timeout=15)
+    assert len(answers) == 1 and key["id"] in message_text(answers[0]), answers
+    [line] = audit_lines(bot, 1, org=org)
+    assert line["outcome"] == "found"
+
+
+def test_a_slow_users_info_updates_the_modal_after_a_timely_ack(
+    start_bot, fake_coveo: FakeCoveo, slow_slack: SlowSlack
+) -> None:
+    bot = start_bot(APIKEYID_ALLOWED_USERS="", APIKEYID_ALLOWED_USERGROUPS=slow_slack.group)
+    slow_slack.slow_down()
+    org = new_org()
+    key = api_key("Slow modal key")
+    fake_coveo.add_org(org, [key])
+    view_id = "V0" + uuid.uuid4().hex[:8].upper()
+    began = time.monotonic()
+    response = bot.interact(submission(org, "Slow modal key", user_id=slow_slack.person, view_id=view_id))
+    assert time.monotonic() - began < 3.0
+    assert response.status_code == 200 and "Looking up" in json.dumps(response.json())
+
+    def updated() -> list[dict[str, Any]]:
+        return [
+            d for m, d in list(slow_slack.slack.views) if m == "views.update" and d.get("view_id") == view_id
+        ]
+
+    assert eventually(lambda: bool(updated()), timeout=15)
+    assert key["id"] in json.dumps(updated()[-1]["view"])

@@ -50,6 +50,7 @@ class FakeSlack:
         self.response_redirect: str | None = None
         self.usergroups: dict[str, list[str]] = {}
         self.usergroups_fail = False
+        self.usergroups_delay = 0.0  # seconds before usergroups.users.list answers (a slow Slack)
         self.answers: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.response_faults: deque[int] = deque()  # statuses to answer response_url posts with, first
         self.api_calls: list[str] = []
@@ -127,6 +128,8 @@ class FakeSlack:
         if method == "usergroups.users.list":
             form = await request.post()
             group = str(request.query.get("usergroup") or form.get("usergroup", ""))
+            if self.usergroups_delay:
+                await asyncio.sleep(self.usergroups_delay)
             if self.usergroups_fail:
                 return web.json_response({"ok": False, "error": "internal_error"}, status=500)
             if group not in self.usergroups:
