@@ -4,6 +4,7 @@ break, against the real bot process and the fakes on loopback."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 import uuid
 from collections import deque
@@ -200,3 +201,50 @@ def test_a_slow_users_info_updates_the_modal_after_a_timely_ack(
 
     assert eventually(lambda: bool(updated()), timeout=15)
     assert key["id"] in json.dumps(updated()[-1]["view"])
+
+
+# 7. Slow, unauthenticated bodies: a deadline for the body, a bounded stop
+
+
+def open_trickle(bot: BotProcess, declared: int = 4096) -> socket.socket:
+    """A connection that sends a POST's headers and a first byte of its body, then nothing more."""
+    conn = socket.create_connection(("127.0.0.1", bot.port), timeout=20)
+    conn.sendall(
+        b"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n"
+        + f"Content-Length: {declared}\r\n\r\n".encode()
+        + b"t"
+    )
+    return conn
+
+
+def test_a_trickling_body_gets_408_within_the_body_deadline(start_bot) -> None:
+    bot = start_bot()
+    conn = open_trickle(bot)
+    began = time.monotonic()
+    try:
+        for _ in range(3):  # one byte a second: never the whole body within the deadline
+            time.sleep(1)
+            conn.sendall(b"x")
+        answer = conn.recv(4096)
+        took = time.monotonic() - began
+    finally:
+        conn.close()
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:100]
+    assert took < 8, took
+    assert '"reason": "body too slow"' in bot.logs()
+
+
+def test_sigterm_with_a_stalled_body_stops_within_the_documented_bound(start_bot) -> None:
+    bot = start_bot()
+    conns = [open_trickle(bot) for _ in range(3)]
+    try:
+        time.sleep(0.5)  # the handlers are waiting for the bodies
+        # The bound with these settings (no delay, nothing in flight): the connections still open
+        # get HANDLER_GRACE (1 s), not aiohttp's 60 s.
+        assert bot.stop(within=10) == 0
+        assert bot.stop_took is not None and bot.stop_took < 1.0 + 2.0, bot.stop_took
+        print(f"stop with three stalled bodies took {bot.stop_took:.2f} s")
+    finally:
+        for conn in conns:
+            conn.close()
