@@ -183,8 +183,8 @@ class TokenSource:
                 extra={"event": "token_unusable", "variable": self.variable},
             )
             return False
+        logs.rotate_secret(self.variable, fresh, self._token.reveal())
         self._token = Secret(fresh)
-        logs.add_secret(fresh)
         log.info("Coveo token re-read from %s", self.variable)
         return True
 
