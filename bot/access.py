@@ -67,6 +67,9 @@ class AccessControl:
         self.everyone = settings.allow_everyone
         self.users = settings.allowed_users
         self.groups = settings.allowed_usergroups
+        # Regions only their own groups' members may ask, and every group whose members are read.
+        self.region_groups = settings.region_usergroups
+        self._all_groups = self.groups.union(*self.region_groups.values())
         self._slack = slack_client
         self._workspace = workspace
         self._clock = clock
@@ -95,15 +98,35 @@ class AccessControl:
                 return Refusal.NOT_LISTED if complete else Refusal.UNVERIFIED
         return await self._person(who.user_id, workspace, deadline)
 
+    async def closed_regions(self, user_id: str, deadline: float) -> frozenset[str]:
+        """The regions `user_id` may not ask: those with their own user groups (the region's
+        APIKEYID_ALLOWED_USERGROUPS_<REGION>) that the person is not known to be a member of.
+        A list Slack cannot give fresh counts as "not a member" (unknown denies)."""
+        if not self.region_groups:
+            return frozenset()
+        needed = frozenset().union(*self.region_groups.values())
+        stale = sorted(g for g in needed if self._stale(g))
+        if stale:
+            try:
+                async with asyncio.timeout(_within(deadline)):
+                    await self.refresh(stale)
+            except TimeoutError:
+                log.warning("reading a region's user group members timed out; that region stays closed")
+        return frozenset(
+            region
+            for region, groups in self.region_groups.items()
+            if not any(not self._stale(g) and user_id in self._members[g][0] for g in groups)
+        )
+
     def last_group_read(self) -> float | None:
         """When the oldest membership list was last read (clock time), None when one never was."""
-        if not self.groups or any(g not in self._members for g in self.groups):
+        if not self._all_groups or any(g not in self._members for g in self._all_groups):
             return None
         return min(read for _, read in self._members.values())
 
     def start(self) -> None:
         """Keep group memberships fresh in the background, so no command waits for Slack."""
-        if self.groups and self._refresher is None:
+        if self._all_groups and self._refresher is None:
             self._refresher = asyncio.create_task(self._refresh_forever())
 
     async def stop(self) -> None:
@@ -151,7 +174,7 @@ class AccessControl:
 
     async def refresh(self, groups: list[str] | None = None) -> None:
         async with self._lock:
-            for group in groups or sorted(self.groups):
+            for group in groups or sorted(self._all_groups):
                 try:
                     response = await self._slack.usergroups_users_list(usergroup=group)
                     users = response.get("users") or []

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot import lookup
-from bot.access import ADMISSION_BUDGET
+from bot.access import ADMISSION_BUDGET, LOOKUP_TIMEOUT
 from bot.buttons import KeyRef, PageRef, TamperedValue
 from bot.command import Help, Invalid, ListKeys, Lookup, find_org, from_fields, parse
 from bot.interaction import Interaction
@@ -35,6 +35,7 @@ from bot.replies import (
     Denied,
     Limited,
     Outcome,
+    RegionAccess,
     Reply,
     Unexpected,
     Working,
@@ -149,7 +150,12 @@ def controls(services: Services) -> Controls:
 
 async def run_lookup(services: Services, command: ListKeys | Lookup, who: Interaction) -> lookup.Result:
     deadline = who.received_at + services.settings.answer_deadline
-    return await lookup.run(command, services.directory, deadline=deadline)
+    # Regions with their own user groups, checked before any call to them (a stale list is read
+    # again, at most LOOKUP_TIMEOUT: the background refresh normally keeps it fresh).
+    closed: frozenset[str] = frozenset()
+    if services.settings.region_usergroups:
+        closed = await services.access.closed_regions(who.user_id, time.monotonic() + LOOKUP_TIMEOUT)
+    return await lookup.run(command, services.directory, deadline=deadline, closed=closed)
 
 
 async def within_budget(
@@ -595,9 +601,13 @@ async def publish_home(services: Services, who: Interaction) -> None:
         stop = await admit(services, who, audit)
         if isinstance(stop, Limited):
             return
+        regions: RegionAccess | None = None
         if stop is None:
             audit.update(outcome="home")
-        await services.slack_client.views_publish(user_id=who.user_id, view=home_view(stop))
+            if services.settings.region_usergroups:
+                closed = await services.access.closed_regions(who.user_id, who.received_at + ADMISSION_BUDGET)
+                regions = RegionAccess(services.settings.region_names, closed)
+        await services.slack_client.views_publish(user_id=who.user_id, view=home_view(stop, regions))
     except Exception as exc:
         audit.update(outcome="error", error=type(exc).__name__)
         log.warning(

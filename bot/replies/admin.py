@@ -59,7 +59,7 @@ def no_region_lists(regions: Sequence[str], org: str) -> str:
 def token_accepted(region: str, orgs: Sequence[str], shown: int) -> str:
     listed = ", ".join(orgs[:shown]) + (f" and {len(orgs) - shown} more" if len(orgs) > shown else "")
     return f"Coveo {region.upper()}: the token is accepted and sees {len(orgs)} organization(s)" + (
-        f": {listed}." if orgs else "."
+        f": {listed}." if orgs and shown else "."
     )
 
 

@@ -43,7 +43,7 @@ from bot.coveo import (
     Throttled,
     TokenRejected,
 )
-from bot.lookup import Failed, Found, Listing, NotFound, RegionError
+from bot.lookup import Failed, Found, Listing, NotFound, RegionClosed, RegionError
 from bot.matching import MatchedBy
 from bot.settings import REGION_URLS, REGIONS, SINGLE_TOKEN_VARIABLE
 from bot.text import code, inert, shorten, unescape_slack
@@ -766,6 +766,11 @@ def error_text(error: CoveoError, org: str, region: str, token_variable: str = S
     """What went wrong in `region` and what to do, for each kind of Coveo failure."""
     org_code = code(org)
     where = f"*{region.upper()}*"
+    if isinstance(error, RegionClosed):
+        return (
+            f"You may not ask the {where} region, so I did not: only members of its own Slack user groups "
+            f"may (`APIKEYID_ALLOWED_USERGROUPS_{region.upper()}`). Ask the bot's admin if you should be one."
+        )
     if isinstance(error, TokenRejected):
         return (
             f"Coveo rejected the bot's access token for the {where} region: it has expired or was revoked. "

@@ -20,7 +20,7 @@ from tests.e2e.test_regions import eventually, region_env
 from tests.e2e.test_setup_and_lookups import run_cli
 from tests.fakes.coveo import EU_TOKEN, FakeCoveo, Fault, api_key
 from tests.fakes.slack import FakeSlack
-from tests.slack_payloads import submission
+from tests.slack_payloads import home_opened, submission
 
 BOM = "\ufeff"
 # Deeper than Python's recursion limit (1,000): json.loads raises RecursionError, not ValueError.
@@ -248,3 +248,82 @@ def test_sigterm_with_a_stalled_body_stops_within_the_documented_bound(start_bot
     finally:
         for conn in conns:
             conn.close()
+
+
+# 8. Scope: suggestions can be turned off, a region can require its own user groups
+
+
+def test_suggestions_off_reveal_no_other_organization(
+    start_bot, fake_coveo: FakeCoveo, fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    org = "suggestoff" + new_org()[3:11]
+    fake_coveo.add_org(org, [api_key("k")])
+    typo = org[:-1] + ("x" if org[-1] != "x" else "y") + "z"
+    bot = start_bot(APIKEYID_SUGGEST_ORGS="false")
+    listed_before = sum(r["path"] == "/rest/organizations" for r in list(fake_coveo.requests))
+    text = message_text(bot.ask(f"{typo} k"))
+    assert "knows no organization" in text, text
+    assert "Did you mean" not in text and org not in text and org.upper() not in text
+    # The organization list is not even read.
+    assert sum(r["path"] == "/rest/organizations" for r in list(fake_coveo.requests)) == listed_before
+    # The terminal neither: no suggestion in --json, no organization named by `check`.
+    env = {k: v for k, v in bot.env.items() if k != "PORT"}
+    done = run_cli(["lookup", "--json", typo, "k"], env, str(tmp_path))
+    assert done.returncode == 3 and json.loads(done.stdout)["similar_organizations"] == [], done.stdout
+    done = run_cli(["check"], env, str(tmp_path))
+    assert "sees" in done.stdout and org not in done.stdout, done.stdout
+
+
+@pytest.fixture
+def hipaa_group(fake_slack: FakeSlack) -> Iterator[str]:
+    """A user group holding U0MEMBER only: the HIPAA-cleared team."""
+    group = "S0HIPAA" + uuid.uuid4().hex[:6].upper()
+    fake_slack.usergroups[group] = ["U0MEMBER"]
+    yield group
+    del fake_slack.usergroups[group]
+
+
+def test_a_region_with_its_own_group_is_not_asked_by_others(
+    fake_coveo: FakeCoveo, fake_coveo_eu: FakeCoveo, fake_slack: FakeSlack, hipaa_group: str
+) -> None:
+    # EU plays the restricted region here (the fakes are per token, not per region name).
+    env = region_env(fake_coveo, fake_coveo_eu) | {
+        "APIKEYID_CACHE_TTL": "0",
+        "APIKEYID_ALLOWED_USERS": "U0ALLOWED,U0MEMBER",
+        "APIKEYID_ALLOWED_USERGROUPS_EU": hipaa_group,
+    }
+    bot = BotProcess(fake_coveo, fake_slack, env).start()
+    try:
+        org = new_org()
+        key = api_key("Restricted key")
+        fake_coveo_eu.add_org(org, [key])
+        # Not in the group: EU is never asked, and the answer says so plainly.
+        text = message_text(bot.ask(f"{org} Restricted key", user="U0ALLOWED"))
+        assert key["id"] not in text
+        assert "You may not ask the *EU* region" in text, text
+        assert fake_coveo_eu.calls(org) == 0 and fake_coveo.calls(org) == 1
+        [line] = audit_lines(bot, 1, org=org)
+        assert line["regions_asked"] == {"us": "organization_not_found", "eu": "region_closed"}, line
+        # A pasted EU link: not asked either.
+        link = f"https://platform-eu.cloud.coveo.com/admin/#/{org}/organization/api-access"
+        assert "You may not ask the *EU* region" in message_text(bot.ask(f"{link} k", user="U0ALLOWED"))
+        assert fake_coveo_eu.calls(org) == 0
+        # A member of the group finds the key.
+        text = message_text(bot.ask(f"{org} Restricted key", user="U0MEMBER"))
+        assert key["id"] in text and "(EU region)" in text
+        # The Home tab shows each person where they may ask.
+        for user, expected in (
+            ("U0ALLOWED", "Regions you may ask: US. Not EU"),
+            ("U0MEMBER", "Regions you may ask: US, EU."),
+        ):
+            assert bot.event(home_opened(user)).status_code == 200
+            assert eventually(
+                lambda user=user, expected=expected: any(
+                    d.get("user_id") == user and expected in json.dumps(d.get("view"), ensure_ascii=False)
+                    for m, d in list(fake_slack.views)
+                    if m == "views.publish"
+                ),
+                timeout=10,
+            ), (user, expected)
+    finally:
+        bot.stop()
