@@ -52,9 +52,20 @@ def eu_token_file(tmp_path: Path) -> Iterator[Path]:
 # 1. One region's odd failure is that region's failure
 
 
+@pytest.fixture
+def own_eu() -> Iterator[FakeCoveo]:
+    """An EU region of this test's own: the stale token it sees must not show in the shared one's
+    request log, where other tests check that EU only ever gets EU_TOKEN."""
+    fake = FakeCoveo(token=EU_TOKEN)
+    fake.server.start()
+    yield fake
+    fake.server.stop()
+
+
 def test_a_us_org_is_answered_while_the_eu_token_file_has_a_bom(
-    fake_coveo: FakeCoveo, fake_coveo_eu: FakeCoveo, fake_slack: FakeSlack, eu_token_file: Path
+    fake_coveo: FakeCoveo, own_eu: FakeCoveo, fake_slack: FakeSlack, eu_token_file: Path
 ) -> None:
+    fake_coveo_eu = own_eu
     env = region_env(fake_coveo, fake_coveo_eu) | {
         "COVEO_ACCESS_TOKEN_EU": "",
         "COVEO_ACCESS_TOKEN_EU_FILE": str(eu_token_file),
