@@ -203,8 +203,7 @@ async def answer_command(services: Services, who: Interaction, ack: Ack) -> None
         if not await services.poster.post(who.response_url, message):
             audit.update(delivery="failed")
             if not isinstance(outcome, Working):
-                # Nowhere else to say it: the person keeps the "looking up" note (or nothing).
-                log.warning("an answer could not be delivered", extra={"event": "answer_undelivered"})
+                await _answer_elsewhere(services, who, message, audit)
 
     work: asyncio.Task[lookup.Result] | None = None
     gate: asyncio.Task[Denied | Limited | None] | None = None
@@ -251,6 +250,33 @@ async def answer_command(services: Services, who: Interaction, ack: Ack) -> None
                 gate.cancel()
             if not handed_over:
                 audit.write()
+
+
+async def _answer_elsewhere(
+    services: Services, who: Interaction, message: dict[str, Any], audit: Audit
+) -> None:
+    """An answer its response_url could not take. When the URL was refused (not Slack's), the
+    person would keep only the "looking up" note: the answer goes to them as an ephemeral message
+    in the command's channel instead (Slack's chat.postEphemeral; it needs the bot in that channel
+    or a DM with it). Otherwise (Slack refused it, retries spent), or when that fails too, the log
+    says the answer was lost."""
+    if who.channel_id and not services.poster.trusts(who.response_url):
+        try:
+            await services.slack_client.chat_postEphemeral(
+                channel=who.channel_id,
+                user=who.user_id,
+                text=message.get("text", ""),
+                blocks=message.get("blocks"),
+            )
+        except Exception as exc:
+            log.warning(
+                "could not post the answer as an ephemeral message either",
+                extra={"event": "ephemeral_answer_error", "error": type(exc).__name__},
+            )
+        else:
+            audit.update(fallback="ephemeral")
+            return
+    log.warning("an answer could not be delivered", extra={"event": "answer_undelivered"})
 
 
 async def _admitted_in_time(gate: asyncio.Task[Denied | Limited | None], who: Interaction) -> bool:

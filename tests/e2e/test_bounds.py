@@ -338,3 +338,33 @@ def test_a_region_with_its_own_group_is_not_asked_by_others(
             ), (user, expected)
     finally:
         bot.stop()
+
+
+# 2 (end). A refused response_url: the answer still reaches the person
+
+
+def test_a_refused_response_url_answer_comes_as_an_ephemeral_message(
+    start_bot, fake_coveo: FakeCoveo, fake_slack: FakeSlack
+) -> None:
+    foreign = FakeSlack()
+    foreign.server.start()
+    try:
+        bot = start_bot(APIKEYID_INLINE_BUDGET="0")  # the answer misses the ack
+        org = new_org()
+        key = api_key("Ephemeral key")
+        fake_coveo.add_org(org, [key])
+        channel = "C0" + uuid.uuid4().hex[:8].upper()
+        response, _ = bot.send(
+            f"{org} Ephemeral key", response_url=foreign.new_response_url(), channel_id=channel
+        )
+        assert is_interim(response.json())
+        assert eventually(lambda: any(e.get("channel") == channel for e in list(fake_slack.ephemerals)), 10)
+        [sent] = [e for e in list(fake_slack.ephemerals) if e.get("channel") == channel]
+        assert sent["user"] == "U0ALLOWED" and key["id"] in str(sent.get("text")) + json.dumps(
+            sent.get("blocks")
+        )
+        assert foreign.answers == {}
+        [line] = audit_lines(bot, 1, org=org)
+        assert line["delivery"] == "failed" and line["fallback"] == "ephemeral"
+    finally:
+        foreign.server.stop()
