@@ -30,7 +30,10 @@ GROUP_TTL = 300.0  # how often membership lists are read again
 GROUP_STALE_LIMIT = GROUP_TTL + 60.0
 USER_TTL = 300.0  # how long Slack's word on one person (guest, deactivated, team) is kept
 MAX_USERS_KEPT = 10_000
-LOOKUP_TIMEOUT = 2.0  # a cold read must leave time to answer Slack within 3 s
+LOOKUP_TIMEOUT = 2.0  # one Slack read (a user group's members, or users.info)
+# The whole check (a stale group list re-read, then users.info) shares this, from the request's
+# arrival. Past 2.5 s the person gets a "looking up" ack and the answer at response_url.
+ADMISSION_BUDGET = 4.0
 
 
 class Refusal(enum.StrEnum):
@@ -64,6 +67,9 @@ class AccessControl:
         self.everyone = settings.allow_everyone
         self.users = settings.allowed_users
         self.groups = settings.allowed_usergroups
+        # Regions only their own groups' members may ask, and every group whose members are read.
+        self.region_groups = settings.region_usergroups
+        self._all_groups = self.groups.union(*self.region_groups.values())
         self._slack = slack_client
         self._workspace = workspace
         self._clock = clock
@@ -72,8 +78,11 @@ class AccessControl:
         self._refresher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
-    async def check(self, who: Requester) -> Refusal | None:
-        """None when `who` may use the bot, otherwise why not."""
+    async def check(self, who: Requester, deadline: float | None = None) -> Refusal | None:
+        """None when `who` may use the bot, otherwise why not. Slack's reads share `deadline` (a
+        `time.monotonic()` instant; ADMISSION_BUDGET from now without one): past it, unknown denies."""
+        if deadline is None:
+            deadline = time.monotonic() + ADMISSION_BUDGET
         workspace = self._workspace()
         if workspace is None:
             return Refusal.BOT_IDENTITY_UNKNOWN
@@ -84,20 +93,40 @@ class AccessControl:
         if not self.everyone:
             if not self.groups:
                 return Refusal.NOT_LISTED
-            members, complete = await self._group_members()
+            members, complete = await self._group_members(deadline)
             if who.user_id not in members:
                 return Refusal.NOT_LISTED if complete else Refusal.UNVERIFIED
-        return await self._person(who.user_id, workspace)
+        return await self._person(who.user_id, workspace, deadline)
+
+    async def closed_regions(self, user_id: str, deadline: float) -> frozenset[str]:
+        """The regions `user_id` may not ask: those with their own user groups (the region's
+        APIKEYID_ALLOWED_USERGROUPS_<REGION>) that the person is not known to be a member of.
+        A list Slack cannot give fresh counts as "not a member" (unknown denies)."""
+        if not self.region_groups:
+            return frozenset()
+        needed = frozenset().union(*self.region_groups.values())
+        stale = sorted(g for g in needed if self._stale(g))
+        if stale:
+            try:
+                async with asyncio.timeout(_within(deadline)):
+                    await self.refresh(stale)
+            except TimeoutError:
+                log.warning("reading a region's user group members timed out; that region stays closed")
+        return frozenset(
+            region
+            for region, groups in self.region_groups.items()
+            if not any(not self._stale(g) and user_id in self._members[g][0] for g in groups)
+        )
 
     def last_group_read(self) -> float | None:
         """When the oldest membership list was last read (clock time), None when one never was."""
-        if not self.groups or any(g not in self._members for g in self.groups):
+        if not self._all_groups or any(g not in self._members for g in self._all_groups):
             return None
         return min(read for _, read in self._members.values())
 
     def start(self) -> None:
         """Keep group memberships fresh in the background, so no command waits for Slack."""
-        if self.groups and self._refresher is None:
+        if self._all_groups and self._refresher is None:
             self._refresher = asyncio.create_task(self._refresh_forever())
 
     async def stop(self) -> None:
@@ -106,12 +135,12 @@ class AccessControl:
             await asyncio.gather(self._refresher, return_exceptions=True)
             self._refresher = None
 
-    async def _person(self, user_id: str, workspace: Workspace) -> Refusal | None:
+    async def _person(self, user_id: str, workspace: Workspace, deadline: float) -> Refusal | None:
         known = self._people.get(user_id)
         if known is not None and self._clock() - known[1] < USER_TTL:
             return known[0]
         try:
-            async with asyncio.timeout(LOOKUP_TIMEOUT):
+            async with asyncio.timeout(_within(deadline)):
                 response = await self._slack.users_info(user=user_id)
             user = response.get("user")
         except Exception as exc:  # any Slack failure means "unknown", and unknown denies
@@ -127,11 +156,11 @@ class AccessControl:
             self._people.popitem(last=False)
         return verdict
 
-    async def _group_members(self) -> tuple[frozenset[str], bool]:
+    async def _group_members(self, deadline: float) -> tuple[frozenset[str], bool]:
         """Members of the allowed groups whose lists are fresh, and whether every list is."""
         if any(self._stale(group) for group in self.groups):
             try:
-                async with asyncio.timeout(LOOKUP_TIMEOUT):
+                async with asyncio.timeout(_within(deadline)):
                     await self.refresh([g for g in self.groups if self._stale(g)])
             except TimeoutError:
                 log.warning("reading user group members timed out; denying until it succeeds")
@@ -145,7 +174,7 @@ class AccessControl:
 
     async def refresh(self, groups: list[str] | None = None) -> None:
         async with self._lock:
-            for group in groups or sorted(self.groups):
+            for group in groups or sorted(self._all_groups):
                 try:
                     response = await self._slack.usergroups_users_list(usergroup=group)
                     users = response.get("users") or []
@@ -161,6 +190,11 @@ class AccessControl:
         while True:
             await self.refresh()
             await asyncio.sleep(GROUP_TTL)
+
+
+def _within(deadline: float) -> float:
+    """Seconds one Slack read may take: LOOKUP_TIMEOUT, and never past the admission's deadline."""
+    return max(0.0, min(LOOKUP_TIMEOUT, deadline - time.monotonic()))
 
 
 def _judge(user: dict[str, Any], workspace: Workspace) -> Refusal | None:

@@ -32,10 +32,13 @@ async def lookup_command(
     if region is not None and region not in settings.region_names:
         print(say.no_token_for_region(region, settings.region_names), file=sys.stderr)
         return EXIT_USAGE
-    directory = lookup.KeyDirectory(CoveoClient.from_settings(settings), ttl=0)
+    directory = lookup.KeyDirectory(CoveoClient.from_settings(settings), ttl=0, suggest=settings.suggest_orgs)
     try:
         deadline = time.monotonic() + settings.answer_deadline
         result = await lookup.run(command, directory, deadline=deadline, region=region)
+    except Exception as exc:
+        print(say.command_failed(type(exc).__name__), file=sys.stderr)
+        return EXIT_COVEO_ERROR
     finally:
         await directory.aclose()
     if as_json:

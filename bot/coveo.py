@@ -12,9 +12,11 @@ and request id (for support tickets); `replies.py` turns each kind into user tex
     ├── CoveoUnavailable       5xx or network failure
     │   ├── BadGateway         502: Coveo could not reach one of its own services
     │   └── CoveoTimeout       no answer before the command's deadline
-    └── BadResponse            an answer that is not the JSON we expect (or a redirect)
-        ├── ErrorPage          an HTML error page instead of the API's JSON (a proxy, a wrong host)
-        └── ResponseTooLarge   a body past MAX_RESPONSE_BYTES
+    ├── BadResponse            an answer that is not the JSON we expect (or a redirect)
+    │   ├── ErrorPage          an HTML error page instead of the API's JSON (a proxy, a wrong host)
+    │   └── ResponseTooLarge   a body past MAX_RESPONSE_BYTES
+    └── ClientFailure          anything else that went wrong in this one call (a bug, a local
+                               problem): still this region's failure, never the whole answer's
 
 Error answers are read the way Coveo's own client reads them (coveo/platform-client,
 src/handlers/response/ResponseHandlers.ts): the WAF header first, then 502, then an HTML body,
@@ -49,7 +51,7 @@ from bot import logs
 from bot.apikey import ApiKey, parse_api_keys
 from bot.command import ORG_ID
 from bot.metrics import Metrics
-from bot.settings import RegionSettings, Secret, Settings
+from bot.settings import RegionSettings, Secret, Settings, header_problem, header_safe
 from bot.transport import AiohttpTransport
 
 log = logging.getLogger(__name__)
@@ -128,6 +130,10 @@ class ResponseTooLarge(BadResponse):
     failure_label = "too_large"  # how /metrics counts the request
 
 
+class ClientFailure(CoveoError):
+    """A call failed in an unexpected way (not one of Coveo's answers): kept to its region."""
+
+
 @dataclass(frozen=True)
 class KeyList:
     """An organisation's API keys, with the id Coveo gave the request that listed them."""
@@ -164,10 +170,21 @@ class TokenSource:
         except OSError:
             log.warning("could not re-read %s", self.variable)
             return False
+        except UnicodeDecodeError:
+            log.warning("%s is not UTF-8 text; keeping the token read before", self.variable)
+            return False
         if not fresh or fresh == self._token.reveal():
             return False
+        if not header_safe(fresh):
+            # httpx could not even send it; the old token stays, and Coveo's 401 is the answer.
+            log.warning(
+                "%s; keeping the token read before",
+                header_problem(self.variable),
+                extra={"event": "token_unusable", "variable": self.variable},
+            )
+            return False
+        logs.rotate_secret(self.variable, fresh, self._token.reveal())
         self._token = Secret(fresh)
-        logs.add_secret(fresh)
         log.info("Coveo token re-read from %s", self.variable)
         return True
 
@@ -218,9 +235,27 @@ class CoveoClient:
         await self._http.aclose()
 
     async def list_api_keys(self, org_id: str, *, deadline: float) -> KeyList:
-        """All API keys of `org_id`. `deadline` is a `time.monotonic()` instant."""
+        """All API keys of `org_id`. `deadline` is a `time.monotonic()` instant.
+
+        Raises only `CoveoError` (a failure of this region) or `ValueError` (not an org id)."""
         if not ORG_ID.match(org_id):
             raise ValueError("not a Coveo organization id")
+        try:
+            return await self._list_api_keys(org_id, deadline)
+        except CoveoError:
+            raise
+        except Exception as exc:
+            raise self._unexpected(exc) from exc
+
+    def _unexpected(self, exc: Exception) -> ClientFailure:
+        # The exception's text may quote the token or the answer: its type alone is logged.
+        log.warning(
+            "a Coveo call failed unexpectedly",
+            extra={"event": "coveo_client_failure", "region": self.region, "error": type(exc).__name__},
+        )
+        return ClientFailure(f"the call to Coveo failed in the bot ({type(exc).__name__})")
+
+    async def _list_api_keys(self, org_id: str, deadline: float) -> KeyList:
         url = f"{self.base_url}/rest/organizations/{quote(org_id, safe='')}/apikeys"
         data, request_id = await self._get_json(url, deadline)
         if not isinstance(data, list):
@@ -231,6 +266,14 @@ class CoveoClient:
 
     async def list_organizations(self, *, deadline: float) -> list[Organization]:
         """The organisations the token can see (for "did you mean" and `python -m bot check`)."""
+        try:
+            return await self._list_organizations(deadline)
+        except CoveoError:
+            raise
+        except Exception as exc:
+            raise self._unexpected(exc) from exc
+
+    async def _list_organizations(self, deadline: float) -> list[Organization]:
         data, _ = await self._get_json(f"{self.base_url}/rest/organizations", deadline)
         # A bare array without query parameters; {items, totalEntries, totalPages} with them.
         items = data.get("items") if isinstance(data, dict) else data
@@ -329,9 +372,9 @@ class _Answer:
     def json(self) -> Any:
         try:
             return json.loads(self.body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # nesting past Python's recursion limit too
             raise BadResponse(
-                "Coveo answered with something that is not JSON",
+                "Coveo answered with something that is not JSON we can read",
                 status=self.status,
                 request_id=self.request_id,
             ) from exc
@@ -377,7 +420,7 @@ def _error_from(response: _Answer) -> CoveoError:
     content_type = (response.headers.get("content-type") or "").split(";")[0].strip().lower()
     try:
         body: Any = json.loads(response.body)
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     fields = body if isinstance(body, dict) else {}
     code = _first_text(fields, ERROR_CODE_FIELDS)

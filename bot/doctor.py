@@ -10,7 +10,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.command import ORG_ID
-from bot.coveo import CoveoClient, CoveoError, NotAllowed, OrganizationNotFound, TokenRejected
+from bot.coveo import ClientFailure, CoveoClient, CoveoError, NotAllowed, OrganizationNotFound, TokenRejected
 from bot.replies import admin as say
 from bot.settings import SINGLE_TOKEN_VARIABLE, RegionSettings, Settings
 
@@ -59,7 +59,10 @@ async def _check_coveo(settings: Settings, org: str | None) -> list[Finding]:
     deadline = time.monotonic() + CHECK_DEADLINE
     one_region = len(settings.coveo_regions) == 1
     checks = await asyncio.gather(
-        *(_check_region(region, org, deadline, one_region) for region in settings.coveo_regions)
+        *(
+            _check_region(region, org, deadline, one_region, settings.suggest_orgs)
+            for region in settings.coveo_regions
+        )
     )
     findings = [finding for region_findings, _ in checks for finding in region_findings]
     if org is None:
@@ -70,14 +73,15 @@ async def _check_coveo(settings: Settings, org: str | None) -> list[Finding]:
 
 
 async def _check_region(
-    region: RegionSettings, org: str | None, deadline: float, one_region: bool
+    region: RegionSettings, org: str | None, deadline: float, one_region: bool, suggest: bool
 ) -> tuple[list[Finding], bool]:
     """This region's token, the organizations it sees, and (with `org`) whether it lists that org's keys."""
     coveo = CoveoClient.for_region(region)
     findings: list[Finding] = []
     try:
         orgs = await coveo.list_organizations(deadline=deadline)
-        findings.append(Finding(True, say.token_accepted(region.name, [o.id for o in orgs], ORGS_SHOWN)))
+        shown = ORGS_SHOWN if suggest else 0  # APIKEYID_SUGGEST_ORGS=false: no organization is named
+        findings.append(Finding(True, say.token_accepted(region.name, [o.id for o in orgs], shown)))
         if not org:
             return findings, False
         listed = await coveo.list_api_keys(org, deadline=deadline)
@@ -96,6 +100,12 @@ async def _check_region(
         return [
             *findings,
             Finding(False, say.coveo_failed(region.name, org, error, region.token_variable)),
+        ], False
+    except Exception as exc:
+        failure = ClientFailure(f"the call failed in the bot ({type(exc).__name__})")
+        return [
+            *findings,
+            Finding(False, say.coveo_failed(region.name, org, failure, region.token_variable)),
         ], False
     finally:
         await coveo.aclose()

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot import lookup
+from bot.access import ADMISSION_BUDGET, LOOKUP_TIMEOUT
 from bot.buttons import KeyRef, PageRef, TamperedValue
 from bot.command import Help, Invalid, ListKeys, Lookup, find_org, from_fields, parse
 from bot.interaction import Interaction
@@ -34,6 +35,7 @@ from bot.replies import (
     Denied,
     Limited,
     Outcome,
+    RegionAccess,
     Reply,
     Unexpected,
     Working,
@@ -58,6 +60,7 @@ from bot.text import shorten
 log = logging.getLogger(__name__)
 # Slack drops a reply that comes 3 s after its request; this leaves room for the trip back.
 LAST_ACK_AFTER = 2.5
+SLACK_ACK_LIMIT = 3.0  # past this, an ack carries nothing Slack will show: the answer goes elsewhere
 OPEN_CHECK_BUDGET = 1.5  # a shortcut's trigger_id expires 3 s after the click
 AUDIT_QUERY_LIMIT = 300  # names are free text; a pasted novel should not become a 4 KB log line
 
@@ -133,7 +136,7 @@ async def admit(services: Services, who: Interaction, audit: Audit) -> Denied | 
     if wait is not None:
         audit.update(outcome="limited")
         return Limited(wait)
-    refusal = await services.access.check(who.requester)
+    refusal = await services.access.check(who.requester, who.received_at + ADMISSION_BUDGET)
     if refusal is not None:
         audit.update(outcome="denied", refusal=refusal.value)
         return Denied(refusal, services.settings.allowed_usergroups)
@@ -147,7 +150,12 @@ def controls(services: Services) -> Controls:
 
 async def run_lookup(services: Services, command: ListKeys | Lookup, who: Interaction) -> lookup.Result:
     deadline = who.received_at + services.settings.answer_deadline
-    return await lookup.run(command, services.directory, deadline=deadline)
+    # Regions with their own user groups, checked before any call to them (a stale list is read
+    # again, at most LOOKUP_TIMEOUT: the background refresh normally keeps it fresh).
+    closed: frozenset[str] = frozenset()
+    if services.settings.region_usergroups:
+        closed = await services.access.closed_regions(who.user_id, time.monotonic() + LOOKUP_TIMEOUT)
+    return await lookup.run(command, services.directory, deadline=deadline, closed=closed)
 
 
 async def within_budget(
@@ -185,15 +193,32 @@ async def answer_command(services: Services, who: Interaction, ack: Ack) -> None
         message = render(outcome, datetime.now(UTC), controls=page_controls or Controls()).to_slack()
         if not acked:
             acked = True
-            await ack(**message)
-        elif not await services.poster.post(who.response_url, message):
+            if time.monotonic() - who.received_at < SLACK_ACK_LIMIT:
+                await ack(**message)
+                return
+            # Slack dropped this request already: an answer in the ack would vanish.
+            log.warning("an answer missed the ack; it goes to response_url", extra={"event": "ack_missed"})
+            audit.update(ack_missed=True)
+            await ack()
+        if not await services.poster.post(who.response_url, message):
             audit.update(delivery="failed")
+            if not isinstance(outcome, Working):
+                await _answer_elsewhere(services, who, message, audit)
 
     work: asyncio.Task[lookup.Result] | None = None
+    gate: asyncio.Task[Denied | Limited | None] | None = None
     handed_over = False  # to the task that posts the answer later, which writes the audit line
     with services.inflight.track(), services.inflight.acking():
         try:
-            stop = await admit(services, who, audit)
+            gate = asyncio.create_task(admit(services, who, audit))
+            if not await _admitted_in_time(gate, who):
+                # Slack is slow to say who this is: ack now, answer at response_url once it has.
+                await answer(_checking(who.text))
+                services.inflight.spawn(_admit_later(services, who, gate, answer, audit))
+                gate, handed_over = None, True
+                return
+            stop = gate.result()
+            gate = None
             if stop is not None:
                 await answer(stop)
                 return
@@ -221,8 +246,91 @@ async def answer_command(services: Services, who: Interaction, ack: Ack) -> None
         finally:
             if work is not None:
                 work.cancel()
+            if gate is not None:
+                gate.cancel()
             if not handed_over:
                 audit.write()
+
+
+async def _answer_elsewhere(
+    services: Services, who: Interaction, message: dict[str, Any], audit: Audit
+) -> None:
+    """An answer its response_url could not take. When the URL was refused (not Slack's), the
+    person would keep only the "looking up" note: the answer goes to them as an ephemeral message
+    in the command's channel instead (Slack's chat.postEphemeral; it needs the bot in that channel
+    or a DM with it). Otherwise (Slack refused it, retries spent), or when that fails too, the log
+    says the answer was lost."""
+    if who.channel_id and not services.poster.trusts(who.response_url):
+        try:
+            await services.slack_client.chat_postEphemeral(
+                channel=who.channel_id,
+                user=who.user_id,
+                text=message.get("text", ""),
+                blocks=message.get("blocks"),
+            )
+        except Exception as exc:
+            log.warning(
+                "could not post the answer as an ephemeral message either",
+                extra={"event": "ephemeral_answer_error", "error": type(exc).__name__},
+            )
+        else:
+            audit.update(fallback="ephemeral")
+            return
+    log.warning("an answer could not be delivered", extra={"event": "answer_undelivered"})
+
+
+async def _admitted_in_time(gate: asyncio.Task[Denied | Limited | None], who: Interaction) -> bool:
+    """Wait for the admission while an ack is still worth sending; True when it is done."""
+    try:
+        await asyncio.wait({gate}, timeout=max(0.0, who.received_at + LAST_ACK_AFTER - time.monotonic()))
+    except BaseException:
+        gate.cancel()
+        raise
+    return gate.done()
+
+
+def _checking(text: str) -> Working:
+    """The interim answer while Slack says who the person is (the request is not read yet for them)."""
+    command = parse(text)
+    if isinstance(command, ListKeys | Lookup):
+        return Working(command.org, command.name if isinstance(command, Lookup) else None, slack_slow=True)
+    return Working("", None, slack_slow=True)
+
+
+async def _admit_later(
+    services: Services,
+    who: Interaction,
+    gate: asyncio.Task[Denied | Limited | None],
+    answer: Callable[[Outcome, Controls | None], Awaitable[None]],
+    audit: Audit,
+) -> None:
+    """The rest of a slash command whose admission outlasted the ack: every answer goes to response_url."""
+    work: asyncio.Task[lookup.Result] | None = None
+    try:
+        stop = await gate
+        if stop is not None:
+            await answer(stop, None)
+            return
+        command = parse(who.text)
+        if isinstance(command, Help | Invalid):
+            audit.update(outcome="help" if isinstance(command, Help) else "invalid")
+            await answer(command, None)
+            return
+        audit.asked(command)
+        work = asyncio.create_task(run_lookup(services, command, who))
+        result = await work
+        audit.result(result)
+        await answer(result, controls(services))
+    except asyncio.CancelledError:
+        gate.cancel()
+        if work is not None:
+            work.cancel()
+        audit.update(outcome="cancelled")
+        raise
+    except Exception:
+        await _fail(audit, lambda reply: answer(reply, None))
+    finally:
+        audit.write()
 
 
 async def _post_later(
@@ -399,9 +507,19 @@ async def answer_modal_submission(services: Services, who: Interaction, ack: Ack
     ack = services.metrics.timed_ack(ack, "modal", who.received_at)
     handed_over = False
     work: asyncio.Task[lookup.Result] | None = None
+    gate: asyncio.Task[Denied | Limited | None] | None = None
     with services.inflight.track(), services.inflight.acking():
         try:
-            stop = await admit(services, who, audit)
+            gate = asyncio.create_task(admit(services, who, audit))
+            if not await _admitted_in_time(gate, who):
+                # Slack is slow to say who this is: "looking up" now, the modal updated once it has.
+                checking = _checking_fields(who)
+                await ack(response_action="update", view=modal_of(checking))
+                services.inflight.spawn(_admit_modal_later(services, who, gate, audit))
+                gate, handed_over = None, True
+                return
+            stop = gate.result()
+            gate = None
             if stop is not None:
                 await ack(response_action="update", view=modal_of(stop))
                 return
@@ -433,10 +551,51 @@ async def answer_modal_submission(services: Services, who: Interaction, ack: Ack
                 lambda reply: ack(response_action="update", view=modal_of(reply)),
             )
         finally:
+            if gate is not None:
+                gate.cancel()
             if not handed_over:
                 if work is not None:
                     work.cancel()
                 audit.write()
+
+
+def _checking_fields(who: Interaction) -> Working:
+    command = from_fields(who.inputs.get(ORG_BLOCK, ""), who.inputs.get(NAME_BLOCK, ""))
+    if isinstance(command, Invalid):
+        return Working("", None, slack_slow=True)
+    return Working(command.org, command.name if isinstance(command, Lookup) else None, slack_slow=True)
+
+
+async def _admit_modal_later(
+    services: Services, who: Interaction, gate: asyncio.Task[Denied | Limited | None], audit: Audit
+) -> None:
+    """The rest of a modal submission whose admission outlasted the ack: the modal is updated."""
+    work: asyncio.Task[lookup.Result] | None = None
+    try:
+        stop = await gate
+        command = from_fields(who.inputs.get(ORG_BLOCK, ""), who.inputs.get(NAME_BLOCK, ""))
+        if stop is not None:
+            await _update_modal(services, who.view_id, modal_of(stop))
+            return
+        if isinstance(command, Invalid):
+            audit.update(outcome="invalid")
+            await _update_modal(services, who.view_id, modal_of(command))
+            return
+        audit.asked(command)
+        work = asyncio.create_task(run_lookup(services, command, who))
+        result = await work
+        audit.result(result)
+        await _update_modal(services, who.view_id, modal_of(result, MODAL_BUTTONS))
+    except asyncio.CancelledError:
+        gate.cancel()
+        if work is not None:
+            work.cancel()
+        audit.update(outcome="cancelled")
+        raise
+    except Exception:
+        await _fail(audit, lambda reply: _update_modal(services, who.view_id, modal_of(reply)))
+    finally:
+        audit.write()
 
 
 async def _update_later(
@@ -468,9 +627,13 @@ async def publish_home(services: Services, who: Interaction) -> None:
         stop = await admit(services, who, audit)
         if isinstance(stop, Limited):
             return
+        regions: RegionAccess | None = None
         if stop is None:
             audit.update(outcome="home")
-        await services.slack_client.views_publish(user_id=who.user_id, view=home_view(stop))
+            if services.settings.region_usergroups:
+                closed = await services.access.closed_regions(who.user_id, who.received_at + ADMISSION_BUDGET)
+                regions = RegionAccess(services.settings.region_names, closed)
+        await services.slack_client.views_publish(user_id=who.user_id, view=home_view(stop, regions))
     except Exception as exc:
         audit.update(outcome="error", error=type(exc).__name__)
         log.warning(

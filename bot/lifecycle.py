@@ -75,6 +75,19 @@ async def stop(services: Services) -> None:
     await services.close()
 
 
+# On SIGTERM, after the drain: how long a connection still handling a request (a probe, a body
+# still arriving, itself cut at the body deadline) is waited for before it is closed. aiohttp's
+# default is 60 s, which one stalled client could make the whole stop wait.
+HANDLER_GRACE = 1.0
+
+
+def stop_bound(settings: Settings, *, socket_mode: bool = False) -> float:
+    """The longest stop from SIGTERM to exit: the delay (HTTP) or the last acks (Socket Mode, 3 s),
+    the drain, then the connections still open."""
+    first = 3.0 if socket_mode else settings.shutdown_delay
+    return first + drain_grace(settings) + HANDLER_GRACE
+
+
 def drain_grace(settings: Settings) -> float:
     """How long shutdown waits: the slowest command's answer, then its posting with every retry,
     then its audit-channel line."""

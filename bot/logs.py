@@ -48,11 +48,23 @@ class Redactor(logging.Filter):
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+        self._configured = {s for s in secrets if len(s) >= 6}
+        self._rotated: dict[str, tuple[str, str]] = {}  # source → (current, previous)
+        self.secrets = self._sorted()
 
-    def add(self, secret: str) -> None:
-        if len(secret) >= 6 and secret not in self.secrets:
-            self.secrets = sorted([*self.secrets, secret], key=len, reverse=True)
+    def rotate(self, source: str, current: str, previous: str) -> None:
+        """`source` (a token's variable) now holds `current`: it and `previous` are scrubbed, and
+        nothing older of that source (only the current and previous token can still be in use or
+        in flight; every token ever rotated, scanned on every field, would only grow)."""
+        older = set(self._rotated.get(source, ()))
+        self._rotated[source] = (current, previous)
+        for dropped in older - {current, previous}:
+            self._configured.discard(dropped)
+        self.secrets = self._sorted()
+
+    def _sorted(self) -> list[str]:
+        kept = self._configured | {s for pair in self._rotated.values() for s in pair}
+        return sorted((s for s in kept if len(s) >= 6), key=len, reverse=True)
 
     def scrub(self, text: str) -> str:
         for secret in self.secrets:
@@ -106,7 +118,7 @@ class TextFormatter(logging.Formatter):
 
 
 def setup(level: str, fmt: str, secrets: Iterable[str], stream: TextIO | None = None) -> None:
-    """Configure the root logger once; `add_secret` extends its redaction later."""
+    """Configure the root logger once; `rotate_secret` follows a token's rotation."""
     stream = stream or sys.stderr
     if fmt == "auto":
         fmt = "text" if stream.isatty() else "json"
@@ -131,7 +143,8 @@ def setup(level: str, fmt: str, secrets: Iterable[str], stream: TextIO | None = 
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
-def add_secret(secret: str) -> None:
-    """Scrub a secret learnt after start-up (a rotated token) from every later line."""
+def rotate_secret(source: str, current: str, previous: str) -> None:
+    """Scrub a secret learnt after start-up (a rotated token) from every later line, and its
+    previous value still; `source`'s older values no more."""
     for redactor in _redactors:
-        redactor.add(secret)
+        redactor.rotate(source, current, previous)

@@ -21,6 +21,7 @@ from typing import Any
 from bot.apikey import ApiKey, Care, most_urgent_first
 from bot.command import Invalid, ListKeys, Lookup, read_query
 from bot.coveo import (
+    ClientFailure,
     CoveoClient,
     CoveoError,
     KeyList,
@@ -115,6 +116,10 @@ class _Flight:
     waiters: int = 0
 
 
+class RegionClosed(CoveoError):
+    """A region this person may not ask (it has its own user groups): it was not asked."""
+
+
 class NoRegion(Exception):
     """No region asked gave the org's keys; `answers` says what each one said instead."""
 
@@ -140,10 +145,12 @@ class KeyDirectory:
         max_remembered: int = REMEMBER_AT_MOST,
         clock: Callable[[], float] = time.monotonic,
         metrics: Metrics | None = None,
+        suggest: bool = True,
     ) -> None:
         clients = {coveo.region: coveo} if isinstance(coveo, CoveoClient) else dict(coveo)
         self.metrics = metrics or Metrics()
         self.clients: dict[str, CoveoClient] = clients
+        self.suggest = suggest  # False: never suggest (so never reveal) other organizations
         self.ttl = ttl
         self.max_orgs = max_orgs
         self.max_keys = max_keys  # bounds memory: big orgs hold tens of thousands of keys
@@ -187,16 +194,27 @@ class KeyDirectory:
         self._homes.pop(org, None)
 
     async def locate(
-        self, org: str, *, deadline: float, only: str | None = None
+        self,
+        org: str,
+        *,
+        deadline: float,
+        only: str | None = None,
+        closed: frozenset[str] = frozenset(),
     ) -> tuple[str, KeyList, bool]:
         """The region holding `org`, its keys, and whether they came from the cache.
 
-        `only` asks that one region alone. Raises `NoRegion` when no region asked has the org.
+        `only` asks that one region alone. `closed` regions are never asked (the person may not):
+        each is in the answers as `RegionClosed`. Raises `NoRegion` when no region asked has the org.
         """
+        shut = [self.region_error(r, closed_error(r)) for r in self.clients if r in closed]
         if only is not None:
+            if only in closed:
+                raise NoRegion([self.region_error(only, closed_error(only))])
             return only, *await self._ask_one(org, only, deadline)
         tried: list[RegionError] = []
         home = self.home(org)
+        if home in closed:
+            home = None
         if home is not None:
             try:
                 listed, cached = await self.keys(org, home, deadline=deadline)
@@ -204,24 +222,25 @@ class KeyDirectory:
                 # The region stopped knowing the org (moved, deleted, access removed): look everywhere.
                 self.forget(org)
                 tried.append(self.region_error(home, error))
-            except CoveoError as error:
-                # Throttled, token rejected, down: the org still lives there, so that is the answer.
-                raise NoRegion([self.region_error(home, error)]) from error
+            except Exception as exc:
+                # …the org still lives there, so that is the answer.
+                raise NoRegion([self.region_error(home, failure_of(exc))]) from exc
             else:
                 self.remember(org, home)  # still there: keep it among the most recently used
                 return home, listed, cached
-        others = [r for r in self.clients if r != home]
+        others = [r for r in self.clients if r != home and r not in closed]
         if not others:
-            raise NoRegion(tried)
+            raise NoRegion(tried + shut)
         try:
             return await self._race(org, others, deadline)
         except NoRegion as nowhere:
-            raise NoRegion(tried + nowhere.answers) from None
+            raise NoRegion(tried + nowhere.answers + shut) from None
 
     async def _ask_one(self, org: str, region: str, deadline: float) -> tuple[KeyList, bool]:
         try:
             listed, cached = await self.keys(org, region, deadline=deadline)
-        except CoveoError as error:
+        except Exception as exc:
+            error = failure_of(exc)
             if isinstance(error, OrganizationNotFound | NotAllowed) and self.home(org) == region:
                 self.forget(org)
             raise NoRegion([self.region_error(region, error)]) from error
@@ -244,6 +263,9 @@ class KeyDirectory:
                     except CoveoError as error:
                         # 404, 403, a rejected token, throttling: "not here, as far as we know".
                         errors[tasks[task]] = error
+                        continue
+                    except Exception as exc:
+                        errors[tasks[task]] = failure_of(exc)
                         continue
                     self.remember(org, tasks[task])
                     return tasks[task], listed, cached
@@ -272,7 +294,7 @@ class KeyDirectory:
         if known is None or self.clock() - known[1] >= ORG_LIST_TTL:
             try:
                 known = (await self.clients[region].list_organizations(deadline=deadline), self.clock())
-            except CoveoError:
+            except Exception:
                 return []
             self._orgs[region] = known
         return known[0]
@@ -336,6 +358,17 @@ class KeyDirectory:
         return listed
 
 
+def closed_error(region: str) -> RegionClosed:
+    return RegionClosed(f"the person may not ask the {region.upper()} region")
+
+
+def failure_of(exc: BaseException) -> CoveoError:
+    """`exc` as one region's failure: a `CoveoError` as it is, anything else a `ClientFailure`."""
+    if isinstance(exc, CoveoError):
+        return exc
+    return ClientFailure(f"the call failed in the bot ({type(exc).__name__})")
+
+
 def _consume(task: asyncio.Task[Any]) -> None:
     """Read a finished task's outcome, so asyncio does not warn that nobody did."""
     if not task.cancelled():
@@ -343,14 +376,22 @@ def _consume(task: asyncio.Task[Any]) -> None:
 
 
 async def run(
-    command: ListKeys | Lookup, directory: KeyDirectory, *, deadline: float, region: str | None = None
+    command: ListKeys | Lookup,
+    directory: KeyDirectory,
+    *,
+    deadline: float,
+    region: str | None = None,
+    closed: frozenset[str] = frozenset(),
 ) -> Result:
-    """The outcome of one command. `region` forces one region; otherwise the org's region is found."""
+    """The outcome of one command. `region` forces one region; otherwise the org's region is found.
+    `closed` regions (those the person may not ask) are not asked."""
     hint = region or command.region
     unserved = hint if hint is not None and hint not in directory.clients else None
     only = None if unserved else hint
     try:
-        where, listed, cached = await directory.locate(command.org, deadline=deadline, only=only)
+        where, listed, cached = await directory.locate(
+            command.org, deadline=deadline, only=only, closed=closed
+        )
         if isinstance(command, ListKeys):
             return Listing(command.org, listed.keys, listed.request_id, where, total=len(listed.keys))
         care, name = _care_and_name(command.name)
@@ -396,8 +437,9 @@ async def _failed(
         answers, key=lambda a: (isinstance(a.error, OrganizationNotFound | NotAllowed), a.plain_not_found)
     )
     similar: list[Organization] = []
-    if any(isinstance(a.error, OrganizationNotFound | NotAllowed) for a in answers):
-        # Coveo may answer 403 for an org the token cannot see, existing or not: suggest either way.
-        regions = [a.region for a in answers if not isinstance(a.error, TokenRejected)]
+    if directory.suggest and any(isinstance(a.error, OrganizationNotFound | NotAllowed) for a in answers):
+        # Coveo may answer 403 for an org the token cannot see, existing or not: suggest either way
+        # (from the regions asked: never one the person may not ask).
+        regions = [a.region for a in answers if not isinstance(a.error, TokenRejected | RegionClosed)]
         similar = await directory.similar_orgs(org, deadline=deadline, regions=regions)
     return Failed(org, main.error, main.region, similar, tuple(answers), unserved)

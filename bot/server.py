@@ -24,7 +24,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.lifecycle import drain, stop_signals, unless_stopped
+from bot.lifecycle import HANDLER_GRACE, drain, stop_signals, unless_stopped
 from bot.lifecycle import start as lifecycle_start
 from bot.lifecycle import stop as lifecycle_stop
 from bot.services import Services
@@ -35,6 +35,12 @@ log = logging.getLogger(__name__)
 # A slash command is a few KB, but a click inside a modal carries the whole view (up to 100
 # blocks of 3,000 characters, JSON-escaped); anything larger than this is not Slack.
 MAX_BODY_BYTES = 1024 * 1024
+# Slack sends its few KB at once: a body still arriving after this is refused with 408 (a client
+# that trickles or stops must not hold a handler, nor up to MAX_BODY_BYTES, for long).
+BODY_READ_DEADLINE = 5.0
+# After a 408 or 413, how long the rest of an unread body is read and dropped before the
+# connection closes (aiohttp's lingering close; its default is 10 s).
+LINGER = 1.0
 SIGNATURE_WINDOW = 300  # Slack's 5 minutes: older requests may be replays
 MAX_FORM_FIELDS = 100  # a slash command has about 15; more is not Slack
 
@@ -57,7 +63,13 @@ async def run_http(settings: Settings) -> int:
     """
     stop = stop_signals()
     webapp = build_web_app(settings)
-    runner = web.AppRunner(webapp, access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        webapp,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=HANDLER_GRACE,
+        lingering_time=LINGER,
+    )
     if not await unless_stopped(stop, _setup(runner)):
         log.info("stopped during start-up", extra={"event": "shutdown"})
         return 0
@@ -124,9 +136,12 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         return _refuse(413, "body too large")
     try:
-        body = await request.read()
+        async with asyncio.timeout(BODY_READ_DEADLINE):
+            body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return _refuse(413, "body too large")
+    except TimeoutError:
+        return _refuse(408, "body too slow")
     secret = services.settings.slack_signing_secret
     problem = signature_problem(
         secret.reveal() if secret else "",

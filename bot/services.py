@@ -155,7 +155,7 @@ class Services:
         services = cls(
             settings=settings,
             coveo=coveo,
-            directory=KeyDirectory(coveo, settings.cache_ttl, metrics=metrics),
+            directory=KeyDirectory(coveo, settings.cache_ttl, metrics=metrics, suggest=settings.suggest_orgs),
             slack_client=slack_client,
             slack_auth=slack_auth,
             access=AccessControl(settings, slack_client, lambda: slack_auth.workspace),
@@ -174,7 +174,11 @@ class Services:
         metrics.watch(
             in_flight=lambda: services.inflight.count,
             token_rejected={region: client.token_known_rejected for region, client in coveo.items()},
-            access_list_read=services.access.last_group_read if settings.allowed_usergroups else None,
+            access_list_read=(
+                services.access.last_group_read
+                if settings.allowed_usergroups or settings.region_usergroups
+                else None
+            ),
         )
         return services
 

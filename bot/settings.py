@@ -36,6 +36,20 @@ _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 _COVEO_API_KEY = re.compile(r"^xx[0-9a-f]{8}-", re.IGNORECASE)
 
 
+def header_safe(value: str) -> bool:
+    """Whether `value` can be sent in an HTTP header as a token: visible ASCII only (no byte-order
+    mark, no space, no control or non-ASCII character, which HTTP clients refuse to encode)."""
+    return all("!" <= c <= "~" for c in value)
+
+
+def header_problem(variable: str) -> str:
+    """The problem an admin reads when `variable` holds a token that cannot go in a header."""
+    return (
+        f"{variable} holds a character that cannot be sent in an HTTP header (a byte-order mark, "
+        "a space or another invisible or non-ASCII character): save it again as plain ASCII text."
+    )
+
+
 class Secret:
     """A string that does not print itself."""
 
@@ -88,6 +102,8 @@ class RegionSettings:
     token_file: Path | None = None
     # The variable an admin rotates: COVEO_ACCESS_TOKEN_EU, COVEO_ACCESS_TOKEN_EU_FILE, COVEO_ACCESS_TOKEN…
     token_variable: str = SINGLE_TOKEN_VARIABLE
+    # APIKEYID_ALLOWED_USERGROUPS_<REGION>: when set, only their members may ask this region.
+    allowed_usergroups: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -102,6 +118,7 @@ class Settings:
     allow_everyone: bool = False
     audit_channel: str | None = None
     allow_sharing: bool = True
+    suggest_orgs: bool = True  # "did you mean" other organizations (their ids, names, regions)
     inline_budget: float = 2.0
     host: str = "0.0.0.0"  # noqa: S104 - a server on a platform must listen on every interface
     port: int = 3000
@@ -123,6 +140,11 @@ class Settings:
     @property
     def region_names(self) -> tuple[str, ...]:
         return tuple(r.name for r in self.coveo_regions)
+
+    @property
+    def region_usergroups(self) -> dict[str, frozenset[str]]:
+        """The regions that only their own user groups' members may ask, and those groups."""
+        return {r.name: r.allowed_usergroups for r in self.coveo_regions if r.allowed_usergroups}
 
     def secrets(self) -> list[str]:
         """Every secret value configured, for log redaction and leak tests."""
@@ -174,6 +196,7 @@ def load_settings(env: Mapping[str, str], *, for_slack: bool = True) -> Settings
     allowed_groups = _id_list(env, "APIKEYID_ALLOWED_USERGROUPS", _USERGROUP_ID, "S…", problems)
     allow_everyone = _boolean(env, "APIKEYID_ALLOW_EVERYONE", problems)
     allow_sharing = _boolean(env, "APIKEYID_ALLOW_SHARING", problems, default=True)
+    suggest_orgs = _boolean(env, "APIKEYID_SUGGEST_ORGS", problems, default=True)
     # Slack gives up on an answer after 3 s; the budget must leave room for the answer's trip.
     inline_budget = _number(
         get("APIKEYID_INLINE_BUDGET") or "2.0", "APIKEYID_INLINE_BUDGET", 0, 2.5, problems
@@ -236,6 +259,7 @@ def load_settings(env: Mapping[str, str], *, for_slack: bool = True) -> Settings
         allow_everyone=allow_everyone,
         audit_channel=audit_channel,
         allow_sharing=allow_sharing,
+        suggest_orgs=suggest_orgs,
         inline_budget=inline_budget,
         host=host,
         port=port,
@@ -260,6 +284,8 @@ def _secret_from(env: Mapping[str, str], name: str, problems: list[str]) -> tupl
     value = env.get(name, "").strip()
     path_text = env.get(f"{name}_FILE", "").strip()
     if not path_text:
+        if value and not header_safe(value):
+            problems.append(header_problem(name))
         return value, None
     if value:
         problems.append(f"Set {name} or {name}_FILE, not both.")
@@ -276,6 +302,9 @@ def _secret_from(env: Mapping[str, str], name: str, problems: list[str]) -> tupl
         return "", path
     if not value:
         problems.append(f"{name}_FILE is empty: {path}.")
+    elif not header_safe(value):
+        problems.append(header_problem(f"{name}_FILE"))
+        return "", path
     return value, path
 
 
@@ -302,7 +331,8 @@ def _coveo_regions(
                 "PLATFORM / API_KEY / VIEW privilege."
             )
         variable = f"{token_var}_FILE" if path else token_var
-        found[name] = RegionSettings(name, url.rstrip("/"), Secret(token), path, variable)
+        groups = _id_list(env, f"APIKEYID_ALLOWED_USERGROUPS_{name.upper()}", _USERGROUP_ID, "S…", problems)
+        found[name] = RegionSettings(name, url.rstrip("/"), Secret(token), path, variable, groups)
 
     # The one-region form: COVEO_ACCESS_TOKEN (or _FILE) for COVEO_REGION, at COVEO_PLATFORM_URL.
     single = get("COVEO_REGION").lower() or "us"
@@ -351,6 +381,10 @@ def _coveo_regions(
             "that holds the API key View privilege (or set COVEO_ACCESS_TOKEN_FILE). To serve several "
             f"regions, set one COVEO_ACCESS_TOKEN_<REGION> per region ({', '.join(n.upper() for n in REGIONS)})."
         )
+    for name in REGIONS:
+        groups_var = f"APIKEYID_ALLOWED_USERGROUPS_{name.upper()}"
+        if get(groups_var) and name not in found:
+            problems.append(f"{groups_var} is set but the bot has no token for {name.upper()}.")
     return tuple(found[n] for n in REGIONS if n in found)
 
 

@@ -11,6 +11,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.errors import SlackApiError
 
 from bot import lifecycle
+from bot.lifecycle import HANDLER_GRACE
 from bot.server import SERVICES, SOCKET, STARTED, add_ops_routes
 from bot.services import Services
 from bot.settings import Settings
@@ -120,7 +121,8 @@ async def _start_health_server(
     webapp[STARTED] = time.time()
     webapp[SOCKET] = handler.client
     add_ops_routes(webapp)
-    runner = web.AppRunner(webapp, access_log=None)
+    # Only GET probes here: a connection still open at the stop is given HANDLER_GRACE, not 60 s.
+    runner = web.AppRunner(webapp, access_log=None, shutdown_timeout=HANDLER_GRACE)
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()
     return runner

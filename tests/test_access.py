@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from bot.access import GROUP_STALE_LIMIT, GROUP_TTL, AccessControl, RateLimiter, Refusal, Requester
@@ -189,3 +190,28 @@ async def test_background_refresh_picks_up_new_members() -> None:
     slack.members["S01"] = ["U01"]
     await access.refresh()
     assert await access.check(who("U01")) is None
+
+
+async def test_a_region_with_its_own_groups_is_closed_to_others_and_while_slack_cannot_say() -> None:
+    slack = SlackStub({"S0HIPAA": ["U0CLEARED"], "S0ALL": ["U0CLEARED", "U0OTHER"]})
+    env = {
+        "COVEO_ACCESS_TOKEN": "",
+        "COVEO_ACCESS_TOKEN_US": "t-us",
+        "COVEO_ACCESS_TOKEN_HIPAA": "t-hipaa",
+        "APIKEYID_ALLOWED_USERGROUPS": "S0ALL",
+        "APIKEYID_ALLOWED_USERGROUPS_HIPAA": "S0HIPAA",
+    }
+    clock = Clock()
+    access = control(env, slack, clock=clock)
+    deadline = time.monotonic() + 2
+    assert await access.closed_regions("U0CLEARED", deadline) == frozenset()
+    assert await access.closed_regions("U0OTHER", deadline) == {"hipaa"}
+    # The list grows stale and cannot be read again: unknown denies, for the cleared person too.
+    clock.now += GROUP_STALE_LIMIT + 1
+    slack.groups_fail = True
+    assert await access.closed_regions("U0CLEARED", deadline) == {"hipaa"}
+    # No region group configured: nothing is closed and Slack is not asked.
+    calls = slack.calls
+    plain = control({"APIKEYID_ALLOW_EVERYONE": "true"}, slack)
+    assert await plain.closed_regions("U0OTHER", deadline) == frozenset()
+    assert slack.calls == calls

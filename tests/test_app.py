@@ -34,8 +34,11 @@ class HangingDirectory:
 
 
 class Everyone:
-    async def check(self, who: Any) -> None:
+    async def check(self, who: Any, deadline: float | None = None) -> None:
         return None
+
+    async def closed_regions(self, user_id: str, deadline: float) -> frozenset[str]:
+        return frozenset()
 
 
 async def test_a_command_cancelled_at_shutdown_still_leaves_its_audit_line(

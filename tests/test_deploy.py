@@ -15,7 +15,7 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
-from bot.lifecycle import drain_grace
+from bot.lifecycle import stop_bound
 from bot.settings import REGIONS, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -198,9 +198,8 @@ def container() -> dict[str, Any]:
 
 def stop_sequence_seconds() -> float:
     """The longest stop by default: the shutdown delay (serving on while the endpoint goes away),
-    then the drain (bot.lifecycle.drain_grace)."""
-    defaults = Settings(coveo_regions=())
-    return float(getattr(defaults, "shutdown_delay", 5.0)) + drain_grace(defaults)
+    then the drain and the connections still open (bot.lifecycle.stop_bound)."""
+    return stop_bound(Settings(coveo_regions=()))
 
 
 @pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)
@@ -255,7 +254,7 @@ def test_probes_leave_room_for_a_busy_loop_and_the_drain() -> None:
 
 def test_the_grace_period_covers_the_stop_sequence() -> None:
     grace = pod_spec()["terminationGracePeriodSeconds"]
-    assert stop_sequence_seconds() == 47.5  # the README's and the comments' number
+    assert stop_sequence_seconds() == 48.5  # the README's and the comments' number
     assert grace >= stop_sequence_seconds() + 5  # room to close the clients and exit
     stop = values(settings_of(UNIT.read_text(encoding="utf-8")), "TimeoutStopSec")
     assert float(stop[0].removesuffix("s")) >= stop_sequence_seconds() + 5

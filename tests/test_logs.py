@@ -30,7 +30,7 @@ def test_configured_and_secret_shaped_values_are_scrubbed(captured: io.StringIO)
     log.warning("slack xoxb-123-456-abcdef and xapp-1-A1-2-ff")
     log.warning("header", extra={"auth": "Bearer abc.def-ghi"})
     log.warning("posting to https://hooks.slack.com/commands/T1/123/abcdef")
-    logs.add_secret("rotated-token-42")
+    logs.rotate_secret("COVEO_ACCESS_TOKEN", "rotated-token-42", "configured-secret-value")
     log.warning("later rotated-token-42")
     try:
         raise RuntimeError("boom configured-secret-value")
@@ -83,3 +83,16 @@ def test_a_pasted_key_value_never_reaches_a_log_line(captured: io.StringIO) -> N
     logging.getLogger("anything").warning("asked for %s", PASTED, extra={"query": f"k {PASTED}"})
     out = captured.getvalue()
     assert PASTED not in out and "09b4c0f71343" not in out and out.count("****") == 2
+
+
+def test_the_scrubber_keeps_the_current_and_previous_token_only() -> None:
+    redactor = logs.Redactor(["slack-secret-value", "first-token-0"])
+    for n in range(1, 50):
+        redactor.rotate(
+            "COVEO_ACCESS_TOKEN_FILE",
+            f"rotated-token-{n}",
+            f"rotated-token-{n - 1}" if n > 1 else "first-token-0",
+        )
+    # Fifty rotations later: the Slack secret, the current token and the one before it.
+    assert sorted(redactor.secrets) == ["rotated-token-48", "rotated-token-49", "slack-secret-value"]
+    assert redactor.scrub("rotated-token-49 rotated-token-48") == "**** ****"

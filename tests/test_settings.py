@@ -312,3 +312,34 @@ def test_the_configuration_message_says_where_dotenv_is_read() -> None:
         load_settings({})
     text = caught.value.explain()
     assert "directory you start the bot from" in text and "Makefile" not in text
+
+
+def test_a_token_that_cannot_go_in_a_header_is_refused_naming_its_variable(tmp_path: Path) -> None:
+    (tmp_path / "eu").write_text("\ufeffcoveo-eu-token\n", encoding="utf-8")
+    env = {**BASE, "COVEO_ACCESS_TOKEN": "has a space", "COVEO_ACCESS_TOKEN_EU_FILE": str(tmp_path / "eu")}
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env)
+    problems = "\n".join(caught.value.problems)
+    assert "COVEO_ACCESS_TOKEN holds a character that cannot be sent in an HTTP header" in problems
+    assert "COVEO_ACCESS_TOKEN_EU_FILE holds a character" in problems
+
+
+def test_region_usergroups_and_suggestions_are_read_per_region() -> None:
+    env = {
+        **BASE,
+        "COVEO_ACCESS_TOKEN": "",
+        "COVEO_ACCESS_TOKEN_US": "t-us",
+        "COVEO_ACCESS_TOKEN_HIPAA": "t-hipaa",
+        "APIKEYID_ALLOWED_USERGROUPS_HIPAA": "S0HIPAA, S0MORE",
+        "APIKEYID_SUGGEST_ORGS": "false",
+    }
+    s = load_settings(env)
+    assert s.region_usergroups == {"hipaa": frozenset({"S0HIPAA", "S0MORE"})}
+    assert s.suggest_orgs is False and load_settings(BASE).suggest_orgs is True
+    with pytest.raises(SettingsError) as caught:
+        load_settings(
+            {**env, "APIKEYID_ALLOWED_USERGROUPS_EU": "S0EU", "APIKEYID_ALLOWED_USERGROUPS_HIPAA": "bob"}
+        )
+    problems = "\n".join(caught.value.problems)
+    assert "APIKEYID_ALLOWED_USERGROUPS_EU is set but the bot has no token for EU" in problems
+    assert "APIKEYID_ALLOWED_USERGROUPS_HIPAA must list Slack ids" in problems

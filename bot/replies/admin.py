@@ -59,7 +59,7 @@ def no_region_lists(regions: Sequence[str], org: str) -> str:
 def token_accepted(region: str, orgs: Sequence[str], shown: int) -> str:
     listed = ", ".join(orgs[:shown]) + (f" and {len(orgs) - shown} more" if len(orgs) > shown else "")
     return f"Coveo {region.upper()}: the token is accepted and sees {len(orgs)} organization(s)" + (
-        f": {listed}." if orgs else "."
+        f": {listed}." if orgs and shown else "."
     )
 
 
@@ -110,3 +110,8 @@ def no_token_for_region(region: str, served: Sequence[str]) -> str:
         f"The bot has no token for region {region.upper()} (it serves "
         f"{', '.join(r.upper() for r in served)}): set COVEO_ACCESS_TOKEN_{region.upper()}."
     )
+
+
+def command_failed(problem: str) -> str:
+    """A terminal command that failed in an unexpected way: said in one line, no traceback."""
+    return f"The command failed unexpectedly ({problem}); run it again, and if it keeps failing, report it."

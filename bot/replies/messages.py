@@ -32,6 +32,7 @@ from bot.coveo import (
     BadGateway,
     BadResponse,
     Blocked,
+    ClientFailure,
     CoveoError,
     CoveoTimeout,
     CoveoUnavailable,
@@ -42,7 +43,7 @@ from bot.coveo import (
     Throttled,
     TokenRejected,
 )
-from bot.lookup import Failed, Found, Listing, NotFound, RegionError
+from bot.lookup import Failed, Found, Listing, NotFound, RegionClosed, RegionError
 from bot.matching import MatchedBy
 from bot.settings import REGION_URLS, REGIONS, SINGLE_TOKEN_VARIABLE
 from bot.text import code, inert, shorten, unescape_slack
@@ -97,6 +98,7 @@ class Working:
 
     org: str
     query: str | None
+    slack_slow: bool = False  # Slack, not Coveo, is slow: it has not yet said who the person is
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,12 @@ def _render(outcome: Outcome, now: datetime, page: int, controls: Controls) -> R
             return new_reply(
                 "That is not something I can look up.",
                 [section(invalid_reason(outcome)), context_block("Type `/apikeyid help` for usage.")],
+            )
+        case Working(org=org, query=query, slack_slow=True):
+            what = f"“{inert(shorten(query, QUERY_ECHO))}”" if query else "every API key"
+            what = f"{what} in {code(org)}" if org else "your request"
+            return new_reply(
+                f"Looking up {what}… Slack is slow to confirm who you are; the answer follows here.", []
             )
         case Working(org=org, query=query):
             what = f"“{inert(shorten(query, QUERY_ECHO))}”" if query else "every API key"
@@ -772,6 +780,11 @@ def error_text(error: CoveoError, org: str, region: str, token_variable: str = S
     """What went wrong in `region` and what to do, for each kind of Coveo failure."""
     org_code = code(org)
     where = f"*{region.upper()}*"
+    if isinstance(error, RegionClosed):
+        return (
+            f"You may not ask the {where} region, so I did not: only members of its own Slack user groups "
+            f"may (`APIKEYID_ALLOWED_USERGROUPS_{region.upper()}`). Ask the bot's admin if you should be one."
+        )
     if isinstance(error, TokenRejected):
         return (
             f"Coveo rejected the bot's access token for the {where} region: it has expired or was revoked. "
@@ -822,6 +835,11 @@ def error_text(error: CoveoError, org: str, region: str, token_variable: str = S
     if isinstance(error, BadResponse) and error.status is not None and 400 <= error.status < 500:
         said = _coveo_said(error)
         return f"Coveo refused the bot's request in the {where} region (HTTP {error.status}{said}). Tell the bot's admin."
+    if isinstance(error, ClientFailure):
+        return (
+            f"The call to the {where} region failed on my side, not Coveo's. Try again in a minute; "
+            "if it keeps happening, tell the bot's admin (the bot's log says more)."
+        )
     if isinstance(error, BadResponse):
         return "Coveo sent an answer I could not read. Try again in a minute; if it keeps happening, tell the bot's admin."
     return "The lookup failed. Try again in a minute; if it keeps happening, tell the bot's admin."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -163,9 +164,27 @@ def modal_of(outcome: Outcome, controls: Controls = NO_BUTTONS) -> dict[str, Any
     return answer_modal(render(outcome, datetime.now(UTC), controls=controls))
 
 
-def home_view(refusal: Denied | None) -> dict[str, Any]:
-    """The Home tab: what the bot does, how to ask, whether this person may, and a way in."""
+@dataclass(frozen=True)
+class RegionAccess:
+    """The regions the bot serves, and those this person may not ask (their own user groups)."""
+
+    served: tuple[str, ...]
+    closed: frozenset[str]
+
+
+def home_view(refusal: Denied | None, regions: RegionAccess | None = None) -> dict[str, Any]:
+    """The Home tab: what the bot does, how to ask, whether this person may (and in which
+    regions, when some have their own user groups), and a way in."""
     access = "✅ You may use it." if refusal is None else f"🚫 {refusal_text(refusal)}"
+    if refusal is None and regions is not None:
+        open_to = [r.upper() for r in regions.served if r not in regions.closed]
+        shut = [r.upper() for r in regions.served if r in regions.closed]
+        access += f" Regions you may ask: {', '.join(open_to) or 'none'}."
+        if shut:
+            access += (
+                f" Not {', '.join(shut)}: only members of {'its' if len(shut) == 1 else 'their'} own "
+                "Slack user groups may ask there."
+            )
     blocks: list[Block] = [
         section(
             "*apikeyid* finds the id (the apiKeyId) of a Coveo API key by its name, with the facts "

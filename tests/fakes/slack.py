@@ -35,6 +35,7 @@ class FakeSlack:
         self.users_info_calls: list[str] = []
         self.users_info_delay = 0.0  # seconds before users.info answers (a slow Slack)
         self.posted: list[dict[str, Any]] = []  # chat.postMessage calls
+        self.ephemerals: list[dict[str, Any]] = []  # chat.postEphemeral calls
         self.views: list[tuple[str, dict[str, Any]]] = []  # views.open / update / publish calls
         self.post_message_fails = False
         # Slack's pace for chat.postMessage, when set: about one message per second per channel;
@@ -50,6 +51,7 @@ class FakeSlack:
         self.response_redirect: str | None = None
         self.usergroups: dict[str, list[str]] = {}
         self.usergroups_fail = False
+        self.usergroups_delay = 0.0  # seconds before usergroups.users.list answers (a slow Slack)
         self.answers: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.response_faults: deque[int] = deque()  # statuses to answer response_url posts with, first
         self.api_calls: list[str] = []
@@ -127,6 +129,8 @@ class FakeSlack:
         if method == "usergroups.users.list":
             form = await request.post()
             group = str(request.query.get("usergroup") or form.get("usergroup", ""))
+            if self.usergroups_delay:
+                await asyncio.sleep(self.usergroups_delay)
             if self.usergroups_fail:
                 return web.json_response({"ok": False, "error": "internal_error"}, status=500)
             if group not in self.usergroups:
@@ -169,6 +173,19 @@ class FakeSlack:
                 self._last_post_at[channel] = now
                 self.posted.append(data)
             return web.json_response({"ok": True, "channel": data.get("channel"), "ts": "1.2"})
+        if method == "chat.postEphemeral":
+            # https://docs.slack.dev/reference/methods/chat.postEphemeral: channel, user, text
+            # and/or blocks; the answer is {"ok": true, "message_ts": "…"}.
+            data = (
+                await request.json()
+                if request.content_type == "application/json"
+                else dict(await request.post())
+            )
+            if isinstance(data.get("blocks"), str):
+                data["blocks"] = json.loads(data["blocks"])
+            with self._lock:
+                self.ephemerals.append(data)
+            return web.json_response({"ok": True, "message_ts": "1502210682.580145"})
         if method in ("views.open", "views.update", "views.publish"):
             data = (
                 await request.json()
