@@ -253,7 +253,11 @@ async def readyz(request: web.Request) -> web.Response:
     if socket is not None and not await socket.is_connected():  # type: ignore[attr-defined]
         # Socket Mode: with no connection, no command can reach this process.
         reasons.append("socket_disconnected")
-    return web.json_response({"ready": not reasons, "reasons": reasons}, status=503 if reasons else 200)
+    body: dict[str, Any] = {"ready": not reasons, "reasons": reasons}
+    degraded = [f"coveo_token_rejected:{r}" for r in request.app[SERVICES].rejected_regions()]
+    if degraded and not reasons:
+        body["degraded"] = degraded  # ready: the other regions still answer (see not_ready)
+    return web.json_response(body, status=503 if reasons else 200)
 
 
 async def metrics(request: web.Request) -> web.Response:

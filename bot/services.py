@@ -187,8 +187,17 @@ class Services:
         reasons = [] if self.accepting else ["draining"]
         if not self.slack_auth.warm:
             reasons.append("slack_auth_pending")  # auth.test has not succeeded: everyone is refused
-        reasons += [f"coveo_token_rejected:{r}" for r, c in self.coveo.items() if c.token_known_rejected()]
+        rejected = self.rejected_regions()
+        if len(rejected) == len(self.coveo):
+            # Only when no region can answer: one region's expired token must not take the other
+            # regions' answers away (every replica shares the tokens, so all would go unready at once
+            # and Slack would show its own error instead of the bot's "rotate COVEO_ACCESS_TOKEN_EU").
+            reasons += [f"coveo_token_rejected:{r}" for r in rejected]
         return reasons
+
+    def rejected_regions(self) -> list[str]:
+        """Regions whose Coveo token is known rejected (for /readyz: `degraded` while others answer)."""
+        return [r for r, c in self.coveo.items() if c.token_known_rejected()]
 
     def coveo_last_answer(self) -> float | None:
         """When any region's Coveo last answered (wall clock), for /healthz."""

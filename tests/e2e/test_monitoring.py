@@ -223,3 +223,29 @@ def test_socket_mode_serves_metrics_and_readyz_on_its_health_port_and_drains_unr
     assert bot.stop(None) == 0  # the one SIGTERM above
     [answer] = fake_slack.answers_for(url)
     assert key["id"] in message_text(answer)
+
+
+def test_one_regions_rejected_token_leaves_the_bot_ready_for_the_others(
+    start_bot, fake_coveo: FakeCoveo, fake_coveo_eu: FakeCoveo
+) -> None:
+    # EU's token is revoked, US's is good: every replica shares the tokens, so unready here would
+    # take the US answers away too, and EU users would get Slack's error instead of the bot's advice.
+    bot = start_bot(
+        COVEO_ACCESS_TOKEN="",
+        COVEO_PLATFORM_URL="",
+        COVEO_ACCESS_TOKEN_US=GOOD_TOKEN,
+        COVEO_PLATFORM_URL_US=fake_coveo.url,
+        COVEO_ACCESS_TOKEN_EU="coveo-eu-revoked-token-0000",
+        COVEO_PLATFORM_URL_EU=fake_coveo_eu.url,
+    )
+    eu_org, us_org = new_org(), new_org()
+    fake_coveo_eu.add_org(eu_org, [api_key("eu key")])
+    us_key = api_key("us key")
+    fake_coveo.add_org(us_org, [us_key])
+    assert "COVEO_ACCESS_TOKEN_EU" in message_text(
+        bot.ask(f"https://platform-eu.cloud.coveo.com/admin/#/{eu_org}/ eu key")
+    )
+    assert ready(bot) == (200, {"ready": True, "reasons": [], "degraded": ["coveo_token_rejected:eu"]})
+    _, samples = scrape(bot)
+    assert value(samples, "apikeyid_coveo_token_rejected", region="eu") == 1  # what to alert on
+    assert us_key["id"] in message_text(bot.ask(f"{us_org} us key"))
