@@ -122,7 +122,7 @@ async def _start_health_server(
     webapp[SOCKET] = handler.client
     add_ops_routes(webapp)
     # Only GET probes here: a connection still open at the stop is given HANDLER_GRACE, not 60 s.
-    runner = web.AppRunner(webapp, access_log=None, shutdown_timeout=HANDLER_GRACE)
+    runner = web.AppRunner(webapp, access_log=None, shutdown_timeout=HANDLER_GRACE, auto_decompress=False)
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()
     return runner
