@@ -79,13 +79,17 @@ async def stop(services: Services) -> None:
 # still arriving, itself cut at the body deadline) is waited for before it is closed. aiohttp's
 # default is 60 s, which one stalled client could make the whole stop wait.
 HANDLER_GRACE = 1.0
+# Socket Mode's disconnect and close each wait for Slack's Close frame in reply (aiohttp: up to
+# 10 s); a Slack gone quiet is given this much for each, then the stop goes on.
+SOCKET_CLOSE_BOUND = 1.0
 
 
 def stop_bound(settings: Settings, *, socket_mode: bool = False) -> float:
     """The longest stop from SIGTERM to exit: the delay (HTTP) or the last acks (Socket Mode, 3 s),
     the drain, then the connections still open."""
-    first = 3.0 if socket_mode else settings.shutdown_delay
-    return first + drain_grace(settings) + HANDLER_GRACE
+    if socket_mode:  # the last acks, then closing the socket twice (disconnect, then close)
+        return 3.0 + 2 * SOCKET_CLOSE_BOUND + drain_grace(settings) + HANDLER_GRACE
+    return settings.shutdown_delay + drain_grace(settings) + HANDLER_GRACE
 
 
 def drain_grace(settings: Settings) -> float:

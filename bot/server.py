@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -43,6 +44,30 @@ BODY_READ_DEADLINE = 5.0
 LINGER = 1.0
 SIGNATURE_WINDOW = 300  # Slack's 5 minutes: older requests may be replays
 MAX_FORM_FIELDS = 100  # a slash command has about 15; more is not Slack
+
+
+class _BadRequestsAreRefusals(logging.Filter):
+    """aiohttp answers a request it cannot parse (a broken chunk size, a malformed header) with
+    400 itself, and logs the parser's traceback as an error. Such a request is not Slack's: it
+    becomes one warning line like the bot's own refusals, without a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, web.RequestPayloadError):
+            status = 400
+        elif isinstance(exc, HttpProcessingError) and 400 <= (exc.code or 400) < 500:
+            status = exc.code or 400
+        else:
+            return True
+        record.msg, record.args = "request refused", ()
+        record.exc_info, record.exc_text = None, None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.event, record.status = "request_refused", status
+        record.reason = f"malformed HTTP request ({type(exc).__name__})"
+        return True
+
+
+logging.getLogger("aiohttp.server").addFilter(_BadRequestsAreRefusals())
 
 SERVICES = web.AppKey("services", Services)
 BOLT = web.AppKey("bolt", AsyncApp)
@@ -69,6 +94,9 @@ async def run_http(settings: Settings) -> int:
         handle_signals=False,
         shutdown_timeout=HANDLER_GRACE,
         lingering_time=LINGER,
+        # Slack sends no compressed body: one that says it is compressed is refused (415) unread,
+        # and aiohttp must not inflate it on the way in (a bad gzip body was a 500 and a traceback).
+        auto_decompress=False,
     )
     if not await unless_stopped(stop, _setup(runner)):
         log.info("stopped during start-up", extra={"event": "shutdown"})
@@ -135,6 +163,8 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         return _refuse(413, "body too large")
+    if request.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity"):
+        return _refuse(415, "compressed body (Slack sends none)")
     try:
         async with asyncio.timeout(BODY_READ_DEADLINE):
             body = await request.read()
@@ -142,6 +172,8 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
         return _refuse(413, "body too large")
     except TimeoutError:
         return _refuse(408, "body too slow")
+    except (web.RequestPayloadError, ConnectionResetError):  # a broken body, or the client gone mid-way
+        return _refuse(400, "body could not be read")
     secret = services.settings.slack_signing_secret
     problem = signature_problem(
         secret.reveal() if secret else "",

@@ -385,7 +385,28 @@ def _coveo_regions(
         groups_var = f"APIKEYID_ALLOWED_USERGROUPS_{name.upper()}"
         if get(groups_var) and name not in found:
             problems.append(f"{groups_var} is set but the bot has no token for {name.upper()}.")
+    problems += _unknown_region_variables(env)
     return tuple(found[n] for n in REGIONS if n in found)
+
+
+# Per-region variables: a misspelt region (…_HIPPA) would silently drop a region's token, or
+# leave a region open that the admin meant to restrict; every such name must be a known one.
+_PER_REGION_PREFIXES = ("COVEO_ACCESS_TOKEN_", "COVEO_PLATFORM_URL_", "APIKEYID_ALLOWED_USERGROUPS_")
+
+
+def _unknown_region_variables(env: Mapping[str, str]) -> list[str]:
+    known = {"COVEO_ACCESS_TOKEN_FILE"}  # the one-region form's token file
+    for name in REGIONS:
+        upper = name.upper()
+        known |= {f"COVEO_ACCESS_TOKEN_{upper}", f"COVEO_ACCESS_TOKEN_{upper}_FILE"}
+        known |= {f"COVEO_PLATFORM_URL_{upper}", f"APIKEYID_ALLOWED_USERGROUPS_{upper}"}
+    regions = ", ".join(n.upper() for n in REGIONS)
+    return [
+        f"{variable} names no region: the regions are {regions} (e.g. {prefix}{REGIONS[1].upper()})."
+        for variable in sorted(env)
+        for prefix in _PER_REGION_PREFIXES
+        if variable.startswith(prefix) and variable not in known and env[variable].strip()
+    ]
 
 
 def _token(env: Mapping[str, str], name: str, problems: list[str]) -> tuple[str | None, Path | None]:
@@ -418,7 +439,10 @@ def _url_problem(name: str, url: str) -> str | None:
 def _id_list(
     env: Mapping[str, str], name: str, pattern: re.Pattern[str], shape: str, problems: list[str]
 ) -> frozenset[str]:
-    ids = [part.strip() for part in env.get(name, "").split(",") if part.strip()]
+    text = env.get(name, "").strip()
+    ids = [part.strip() for part in text.split(",") if part.strip()]
+    if text and not ids:  # "," or " , ": set, yet it lists nobody (for a region: it would stay open)
+        problems.append(f"{name} is set but lists no id: list Slack ids like {shape}, or leave it unset.")
     bad = [i for i in ids if not pattern.match(i)]
     if bad:
         problems.append(

@@ -224,7 +224,12 @@ SUMMARY_WINDOW = 60.0  # refusals and limits: one line per person per minute, wi
 SUMMARY_PEOPLE = 10_000  # people with a window open; more are counted as dropped summaries
 RETRY_AFTER_DEFAULT, RETRY_AFTER_MAX = 1.0, 300.0
 AUDIT_FLUSH = WEB_API_TIMEOUT + 1.0  # at shutdown: what the drain gives the channel, at most
-SUMMARISED = frozenset({"limited", "denied"})  # outcomes a person can repeat at will
+# A real line: what the security team needs, one line each. A lookup that reached Coveo or the
+# cache (whatever it found), and a key shared into a channel. Everything else a person can repeat
+# at will (being refused or limited, help, a typo, a dismissal, a page, the modal, a tampered or
+# failed click) is summarised: their first in a minute is posted, the rest are one counted line.
+REAL_OUTCOMES = frozenset({"found", "several", "none", "listed", "shared"})
+REFUSED = frozenset({"limited", "denied"})
 QUIET_EVENTS = frozenset({"home"})  # the Home tab shows no key: only its refusals reach the channel
 DROP_REPORT_EVERY = 60.0
 
@@ -234,12 +239,54 @@ class _Line:
     """A queued line (compared by identity: the sender removes the very line it posted)."""
 
     text: str
-    real: bool  # a real line (a lookup, a click, a failure), not a refusal or its summary
+    real: bool  # a real line (see REAL_OUTCOMES), not a summarised outcome or its summary
+    user: str  # whose it is: when the queue is full, the person holding the most loses one
+
+
+class _Lines:
+    """One kind of queued line, oldest first, with how many each person holds."""
+
+    def __init__(self) -> None:
+        self.lines: collections.deque[_Line] = collections.deque()
+        self.held: collections.Counter[str] = collections.Counter()
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def append(self, line: _Line, *, first: bool = False) -> None:
+        (self.lines.appendleft if first else self.lines.append)(line)
+        self.held[line.user] += 1
+
+    def popleft(self) -> _Line:
+        line = self.lines.popleft()
+        self._release(line.user)
+        return line
+
+    def evict_for(self, user: str) -> bool:
+        """Make room for one more line of `user`'s by dropping the newest line of whoever holds the
+        most; False (nothing dropped) when that would be `user`, whose new line is then refused.
+        So a person's line is lost only while they hold at least as many as anybody else."""
+        if not self.held:
+            return False
+        heaviest, most = self.held.most_common(1)[0]
+        if self.held[user] >= most:
+            return False
+        for index in range(len(self.lines) - 1, -1, -1):
+            if self.lines[index].user == heaviest:
+                del self.lines[index]
+                self._release(heaviest)
+                return True
+        return False  # not reached: `held` counts what `lines` holds
+
+    def _release(self, user: str) -> None:
+        self.held[user] -= 1
+        if self.held[user] <= 0:
+            del self.held[user]
 
 
 @dataclass
 class _Window:
-    """One person's refusals and limits since `started`, past the first (which was posted)."""
+    """One person's summarised outcomes since `started`, past the first (which was posted)."""
 
     started: float
     counts: collections.Counter[str] = field(default_factory=collections.Counter)
@@ -249,12 +296,14 @@ class AuditChannel:
     """Copies the audit trail to the security team's channel; never delays or fails a command.
 
     Lines wait in one bounded queue, and one sender posts them at Slack's pace (one a second)
-    and waits out any `Retry-After` before posting the refused line again. What a person can
-    repeat at will (being refused, being rate limited) is summarised: the first in a minute is
-    posted, the rest are counted and said in one line at the end of the minute. When the queue
-    is full, summaries go first; a real line (a lookup, a click, a failure) is dropped only when
-    the queue holds nothing but real lines. Every drop is counted (`on_drop`) and logged, at most
-    once a minute. The JSON audit log still has every line.
+    and waits out any `Retry-After` before posting the refused line again. Only real lines (a
+    lookup that reached Coveo or the cache, a share: REAL_OUTCOMES) are posted one each; whatever
+    else a person does is summarised: their first in a minute is posted, the rest are counted and
+    said in one line at the end of the minute. Real lines go out first. When the queue is full,
+    summaries go first; among real lines, the person holding the most queued loses their newest
+    (a newcomer's line is refused only when they already hold the most), so one person's lines
+    can never push out another person's real line. Every drop is counted (`on_drop`) and
+    logged, at most once a minute. The JSON audit log still has every line.
     """
 
     def __init__(
@@ -276,8 +325,8 @@ class AuditChannel:
         self.interval, self.window, self.capacity = interval, window, capacity
         self._on_drop = on_drop
         self._clock = clock
-        self._real: collections.deque[_Line] = collections.deque()
-        self._summaries: collections.deque[_Line] = collections.deque()
+        self._real = _Lines()
+        self._summaries = _Lines()
         self._windows: dict[str, _Window] = {}
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -294,15 +343,16 @@ class AuditChannel:
     def record(self, fields: dict[str, Any]) -> None:
         """One audit record: queued as a line, or counted into its person's summary. Never blocks."""
         outcome = fields.get("outcome")
-        if outcome in SUMMARISED:
-            self._refused(str(fields.get("user_id") or "?"), fields)
-        elif fields.get("event") not in QUIET_EVENTS:
-            self._queue(self._line(fields), real=True)
+        user = str(fields.get("user_id") or "?")
+        if outcome in REAL_OUTCOMES:
+            self._queue(self._line(fields), real=True, user=user)
+        elif outcome in REFUSED or fields.get("event") not in QUIET_EVENTS:
+            self._summarised(user, fields)
 
-    def _refused(self, user: str, fields: dict[str, Any]) -> None:
+    def _summarised(self, user: str, fields: dict[str, Any]) -> None:
         open_window = self._windows.get(user)
         if open_window is not None:
-            detail = fields.get("refusal")
+            detail = fields.get("refusal") or fields.get("error")
             open_window.counts[
                 f"{fields.get('outcome')} ({detail})" if detail else str(fields.get("outcome"))
             ] += 1
@@ -311,17 +361,20 @@ class AuditChannel:
             self._drop("summary")
             return
         self._windows[user] = _Window(self._clock())
-        self._queue(self._line(fields), real=False)
+        self._queue(self._line(fields), real=False, user=user)
 
-    def _queue(self, text: str, *, real: bool) -> None:
+    def _queue(self, text: str, *, real: bool, user: str) -> None:
+        lines = self._real if real else self._summaries
         if len(self._real) + len(self._summaries) >= self.capacity:
             if real and self._summaries:
                 self._summaries.popleft()
                 self._drop("summary")
-            else:
+            elif not lines.evict_for(user):
                 self._drop("real" if real else "summary")
                 return
-        (self._real if real else self._summaries).append(_Line(text, real))
+            else:
+                self._drop("real" if real else "summary")
+        lines.append(_Line(text, real, user))
         self._idle.clear()
         self._wake.set()
 
@@ -336,7 +389,7 @@ class AuditChannel:
             if lasted < self.window and not all_of_them:
                 continue
             if open_window.counts:
-                self._queue(self._summary(user, dict(open_window.counts), lasted), real=False)
+                self._queue(self._summary(user, dict(open_window.counts), lasted), real=False, user=user)
                 self._windows[user] = _Window(now)  # still at it: the next minute is summarised too
             else:
                 del self._windows[user]
@@ -366,12 +419,12 @@ class AuditChannel:
                 await asyncio.sleep(self._next_post - now)
                 continue
             # Out of the queue while it is posted, so that nothing can drop it meanwhile.
-            line = self._posting = (self._real if self._real else self._summaries).popleft()
+            line = self._posting = (self._real if len(self._real) else self._summaries).popleft()
             self._next_post = now + self.interval
             pause = await self._post(line.text)
             self._posting = None
             if pause is not None:  # Slack did not take it: first again, once Retry-After is over
-                (self._real if line.real else self._summaries).appendleft(line)
+                (self._real if line.real else self._summaries).append(line, first=True)
                 self._next_post = self._clock() + pause
 
     async def _post(self, text: str) -> float | None:

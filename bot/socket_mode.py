@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -80,13 +81,26 @@ async def run_socket_mode(settings: Settings) -> int:
         connecting.cancel()
     await asyncio.gather(connecting, return_exceptions=True)
     await services.inflight.wait_acked(ACK_GRACE)
-    await handler.disconnect_async()
+    await bounded_close(handler.disconnect_async(), "disconnect")
     await lifecycle.drain(services)
-    await handler.close_async()
+    await bounded_close(handler.close_async(), "close")
     if health is not None:
         await health.cleanup()
     await lifecycle.stop(services)
     return code
+
+
+async def bounded_close(step: Awaitable[None], what: str) -> None:
+    """Closing the socket waits for Slack's Close frame in reply (aiohttp: up to 10 s); a Slack
+    gone quiet gets SOCKET_CLOSE_BOUND, then the stop goes on (counted in lifecycle.stop_bound)."""
+    try:
+        async with asyncio.timeout(lifecycle.SOCKET_CLOSE_BOUND):
+            await step
+    except TimeoutError:
+        log.warning(
+            "Slack did not answer the socket's close in time; the stop goes on",
+            extra={"event": "socket_close_slow", "step": what},
+        )
 
 
 class _Refusal(asyncio.Event):
@@ -122,7 +136,7 @@ async def _start_health_server(
     webapp[SOCKET] = handler.client
     add_ops_routes(webapp)
     # Only GET probes here: a connection still open at the stop is given HANDLER_GRACE, not 60 s.
-    runner = web.AppRunner(webapp, access_log=None, shutdown_timeout=HANDLER_GRACE)
+    runner = web.AppRunner(webapp, access_log=None, shutdown_timeout=HANDLER_GRACE, auto_decompress=False)
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()
     return runner

@@ -76,8 +76,10 @@ async def test_a_person_s_refusals_are_one_line_then_one_summary_a_window() -> N
     for _ in range(10):
         audit.record({"user_id": "U1", "outcome": "limited"})
     audit.record({"user_id": "U1", "outcome": "denied", "refusal": "guest"})
+    for outcome in ("help", "invalid", "dismissed", "opened", "paged", "tampered", "error"):
+        audit.record({"user_id": "U1", "outcome": outcome})  # all repeatable at will: summarised
     await asyncio.sleep(0.6)
-    assert [text for _, text in client.posted] == ["U1 limited", "U1 summary 10"]
+    assert [text for _, text in client.posted] == ["U1 limited", "U1 summary 17"]
     await asyncio.sleep(0.4)  # a quiet window closes without a line
     assert len(client.posted) == 2
     await audit.close()
@@ -95,6 +97,42 @@ async def test_when_full_summaries_go_before_real_lines_and_every_drop_is_counte
     assert dropped[-1] == "summary"
     await audit.close()  # the three real lines still queued are counted too
     assert audit.dropped == {"summary": 4, "real": 4}
+
+
+@pytest.mark.parametrize("kind", ["found", "help", "invalid", "dismissed", "opened", "paged", "limited"])
+async def test_one_person_s_lines_of_any_kind_never_drop_another_person_s_lookup(kind: str) -> None:
+    client = FakeClient()
+    audit = channel(client, interval=0.001)  # never started until the flood is in: nothing leaves
+    for n in range(500):
+        audit.record({"user_id": "U0SPAM", "outcome": kind, "n": n})
+    audit.record({"user_id": "U0OTHER", "outcome": "found", "n": "lookup"})
+    assert audit.dropped["real"] == (1 if kind == "found" else 0)  # the flood's own line, if any
+    audit.start()
+    assert await audit.flush(10)
+    await audit.close()
+    texts = [text for _, text in client.posted]
+    assert "U0OTHER found lookup" in texts
+    if kind != "found":  # summarised: the first line, then one count for the other 499
+        assert texts == ["U0OTHER found lookup", f"U0SPAM {kind} 0", "U0SPAM summary 499"]
+
+
+async def test_when_full_the_person_holding_most_loses_their_newest_line() -> None:
+    dropped: list[str] = []
+    audit = channel(FakeClient(), capacity=4, on_drop=dropped.append)
+    for n in range(3):
+        audit.record({"user_id": "U1", "outcome": "found", "n": n})
+    audit.record({"user_id": "U2", "outcome": "found", "n": 0})
+    audit.record({"user_id": "U3", "outcome": "listed"})  # U1 holds most: U1's newest goes
+    audit.record({"user_id": "U2", "outcome": "found", "n": 1})  # U1 and U2 hold 2: U1's goes
+    audit.record({"user_id": "U2", "outcome": "found", "n": 2})  # U2 holds most now: refused
+    assert dropped == ["real", "real", "real"]
+    assert [line.text for line in audit._real.lines] == [
+        "U1 found 0",
+        "U2 found 0",
+        "U3 listed",
+        "U2 found 1",
+    ]
+    await audit.close()
 
 
 async def test_the_home_tab_reaches_the_channel_only_when_refused() -> None:

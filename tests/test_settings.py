@@ -343,3 +343,40 @@ def test_region_usergroups_and_suggestions_are_read_per_region() -> None:
     problems = "\n".join(caught.value.problems)
     assert "APIKEYID_ALLOWED_USERGROUPS_EU is set but the bot has no token for EU" in problems
     assert "APIKEYID_ALLOWED_USERGROUPS_HIPAA must list Slack ids" in problems
+
+
+@pytest.mark.parametrize("empty", [",", " , ", ",,"])
+def test_a_region_usergroups_list_that_is_set_but_empty_is_a_problem_naming_it(empty: str) -> None:
+    env = {**BASE, "COVEO_ACCESS_TOKEN": "", "COVEO_ACCESS_TOKEN_US": "t-us", "COVEO_ACCESS_TOKEN_EU": "t-eu"}
+    with pytest.raises(SettingsError) as caught:  # EU would be open to everyone allowed: refuse
+        load_settings({**env, "APIKEYID_ALLOWED_USERGROUPS_EU": empty})
+    assert any(
+        p.startswith("APIKEYID_ALLOWED_USERGROUPS_EU is set but lists no id") for p in caught.value.problems
+    )
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**env, "APIKEYID_ALLOWED_USERGROUPS": empty, "APIKEYID_ALLOWED_USERS": "U0ALLOWED"})
+    assert any(
+        p.startswith("APIKEYID_ALLOWED_USERGROUPS is set but lists no id") for p in caught.value.problems
+    )
+    assert (
+        load_settings({**env, "APIKEYID_ALLOWED_USERGROUPS_EU": " "}).region_usergroups == {}
+    )  # blank: unset
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "APIKEYID_ALLOWED_USERGROUPS_HIPPA",
+        "COVEO_ACCESS_TOKEN_HIPPA",
+        "COVEO_ACCESS_TOKEN_EUR_FILE",
+        "COVEO_PLATFORM_URL_EUROPE",
+    ],
+)
+def test_a_per_region_variable_with_an_unknown_region_is_a_problem_naming_it(variable: str) -> None:
+    value = "S0123ABC" if "USERGROUPS" in variable else "https://platform-eu.cloud.coveo.com"
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**BASE, variable: value})
+    [problem] = [p for p in caught.value.problems if variable in p]
+    assert problem.startswith(f"{variable} names no region: the regions are US, EU, AU, CA, HIPAA")
+    assert value not in problem  # a token's value is never echoed
+    load_settings({**BASE, variable: ""})  # set but blank: nothing to misread

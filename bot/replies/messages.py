@@ -921,10 +921,11 @@ def audit_channel_line(audit: dict[str, Any]) -> str:
 
 
 def audit_channel_summary(user_id: str, counts: dict[str, int], seconds: float) -> str:
-    """The audit channel's one line for a person's further refusals and limits over a minute."""
+    """The audit channel's one line for what else a person did over a minute (refusals, limits,
+    help, typos, clicks): everything but a lookup or a share, which get a line each."""
     total = sum(counts.values())
     each = ", ".join(f"{inert(what)} ×{n}" for what, n in sorted(counts.items(), key=lambda c: -c[1]))
     span = f"{round(seconds)} s"
     return shorten(
-        f"/apikeyid by {code(user_id)} · {total} more refused or limited in {span}: {each}", SECTION_LIMIT
+        f"/apikeyid by {code(user_id)} · {total} more (summarised) in {span}: {each}", SECTION_LIMIT
     )

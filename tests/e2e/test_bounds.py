@@ -3,6 +3,7 @@ break, against the real bot process and the fakes on loopback."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import time
@@ -259,6 +260,72 @@ def test_sigterm_with_a_stalled_body_stops_within_the_documented_bound(start_bot
     finally:
         for conn in conns:
             conn.close()
+
+
+def send_raw(bot: BotProcess, *parts: bytes, half_close: bool = False) -> bytes:
+    """Send `parts` (a pause between them, so each reaches the server as its own read), then read
+    the status line and headers of the answer."""
+    conn = socket.create_connection(("127.0.0.1", bot.port), timeout=10)
+    answer = b""
+    try:
+        for n, part in enumerate(parts):
+            if n:
+                time.sleep(0.3)
+            conn.sendall(part)
+        if half_close:  # the client is done sending: the body is cut off where it stands
+            conn.shutdown(socket.SHUT_WR)
+        while b"\r\n\r\n" not in answer and (chunk := conn.recv(4096)):
+            answer += chunk
+    finally:
+        conn.close()
+    return answer
+
+
+FORM_POST = (
+    b"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+)
+GZIP = gzip.compress(b"command=%2Fapikeyid&text=help")
+
+
+@pytest.mark.parametrize("body", [b"notgzip!!!", GZIP], ids=["not-gzip", "gzip"])
+def test_a_compressed_body_is_refused_unread_with_415_and_no_traceback(start_bot, body: bytes) -> None:
+    bot = start_bot()
+    answer = send_raw(
+        bot,
+        FORM_POST + b"Content-Encoding: gzip\r\n" + f"Content-Length: {len(body)}\r\n\r\n".encode() + body,
+    )
+    assert answer.startswith(b"HTTP/1.1 415"), answer[:100]  # Slack compresses no request body
+    # And an identity encoding is no compression: the request goes on to the signature check.
+    assert send_raw(bot, FORM_POST + b"Content-Encoding: identity\r\nContent-Length: 1\r\n\r\nx").startswith(
+        b"HTTP/1.1 401"
+    )
+    time.sleep(0.3)
+    logs = bot.logs()
+    assert '"reason": "compressed body (Slack sends none)"' in logs
+    assert "Traceback" not in logs and " 500" not in logs
+
+
+@pytest.mark.parametrize(
+    ("parts", "half_close", "status"),
+    [
+        # aiohttp's parser meets the bad chunk size with the headers, and answers 400 itself.
+        ((b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ\r\n",), False, b"400"),
+        # The client stops in the middle of a chunk and hangs up: nobody is left to answer.
+        ((b"Transfer-Encoding: chunked\r\n\r\n", b"a\r\nhel"), True, None),
+    ],
+    ids=["bad-chunk-size", "cut-off-chunk"],
+)
+def test_a_broken_or_cut_off_chunked_body_gets_400_or_nothing_and_no_traceback(
+    start_bot, parts: tuple[bytes, ...], half_close: bool, status: bytes | None
+) -> None:
+    bot = start_bot()
+    answer = send_raw(bot, FORM_POST + parts[0], *parts[1:], half_close=half_close)
+    if status is not None:
+        assert answer.split(b" ")[1] == status, answer[:100]
+    time.sleep(0.3)
+    logs = bot.logs()
+    assert '"event": "request_refused"' in logs
+    assert "Traceback" not in logs and '"level": "error"' not in logs, logs[-2000:]
 
 
 # 8. Scope: suggestions can be turned off, a region can require its own user groups

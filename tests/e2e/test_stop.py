@@ -11,6 +11,7 @@ import time
 import httpx
 import pytest
 
+from bot.lifecycle import SOCKET_CLOSE_BOUND
 from tests.conftest import BotProcess, free_port, message_text, new_org
 from tests.fakes.coveo import FakeCoveo, api_key
 from tests.fakes.slack import APP_TOKEN, FakeSlack
@@ -48,6 +49,22 @@ def test_socket_mode_stops_at_once_while_it_cannot_connect(
     finally:
         fake_slack.socket_url = None
     assert bot.stop(sig, within=5) == 0
+
+
+def test_socket_mode_stops_in_its_bound_when_slack_never_answers_the_close(
+    start_bot, fake_slack: FakeSlack
+) -> None:
+    fake_slack.socket_ignores_close = True
+    try:
+        bot = socket_bot(start_bot)
+        assert bot.wait_for_health("socket_connected")["socket_connected"] is True
+    finally:
+        fake_slack.socket_ignores_close = False
+    # Nothing in flight: the acks, the drain and the health server take no time; closing the
+    # socket is given SOCKET_CLOSE_BOUND twice (disconnect, then close), not aiohttp's 10 s.
+    assert bot.stop(within=15) == 0
+    assert bot.stop_took is not None and bot.stop_took < 2 * SOCKET_CLOSE_BOUND + 1.5, bot.stop_took
+    print(f"socket mode stop with a silent close took {bot.stop_took:.2f} s")
 
 
 @pytest.mark.parametrize(("mode", "sig"), [("socket", signal.SIGINT), ("http", signal.SIGTERM)])

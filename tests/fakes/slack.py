@@ -68,6 +68,9 @@ class FakeSlack:
         # Set: apps.connections.open hands out this WebSocket URL instead (one nobody answers on,
         # to play a Socket Mode endpoint the bot cannot reach).
         self.socket_url: str | None = None
+        # Set: the socket end never answers the bot's close frame (a Slack that has gone quiet);
+        # RFC 6455 §5.5.1: the endpoint that sent a Close waits for the peer's Close in reply.
+        self.socket_ignores_close = False
         self.server = BackgroundServer(app)
 
     @property
@@ -231,18 +234,25 @@ class FakeSlack:
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         """Slack's Socket Mode end: says hello, then relays envelopes and records the bot's acks."""
-        socket = web.WebSocketResponse()
+        quiet = self.socket_ignores_close
+        socket = web.WebSocketResponse(autoclose=not quiet)
         await socket.prepare(request)
         self.sockets.append(socket)
         await socket.send_json(
             {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0APP"}}
         )
-        async for message in socket:
+        while True:
+            message = await socket.receive()
             if message.type == WSMsgType.TEXT:
                 data = json.loads(message.data)
                 if "envelope_id" in data:
                     with self._lock:
                         self.envelope_replies[data["envelope_id"]] = data
+            elif message.type == WSMsgType.CLOSE and quiet:
+                await asyncio.sleep(12)  # no Close in reply: longer than aiohttp waits for one (10 s)
+                break
+            elif message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                break
         self.sockets.remove(socket)
         return socket
 
