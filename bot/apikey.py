@@ -38,8 +38,9 @@ class Status(enum.StrEnum):
     DISABLED_EXPOSED = "DISABLED_EXPOSED"
 
 
+# A status that puts a key in `is:expiring` whatever its date says.
+_EXPIRING_STATUSES = frozenset({Status.EXPIRED, Status.SOON_TO_BE_EXPIRED, Status.SOON_TO_BE_DISABLED})
 DISABLED_STATUSES = frozenset({Status.DISABLED, Status.DISABLED_FOR_INACTIVITY, Status.DISABLED_EXPOSED})
-WORKING_STATUSES = frozenset({Status.ENABLED, Status.SOON_TO_BE_EXPIRED, Status.SOON_TO_BE_DISABLED})
 
 
 class Severity(enum.StrEnum):
@@ -109,13 +110,13 @@ class Exposure:
 
     @property
     def rank(self) -> int:
-        known = self.severity in SEVERITY_RANK
-        return SEVERITY_RANK[Severity(self.severity)] if known else UNKNOWN_SEVERITY_RANK
+        return severity_rank(self.severity)
 
-    @property
-    def first_found(self) -> datetime | None:
-        dates = [r.found for r in self.reasons if r.found is not None]
-        return min(dates) if dates else None
+
+def severity_rank(severity: str) -> int:
+    """Where a severity sorts, most severe first (0)."""
+    known = severity in SEVERITY_RANK
+    return SEVERITY_RANK[Severity(severity)] if known else UNKNOWN_SEVERITY_RANK
 
 
 @dataclass(slots=True)
@@ -231,8 +232,9 @@ class ApiKey:
 
     @property
     def exposed(self) -> bool:
-        """Coveo reported the key exposed (a report, or the status it disables exposed keys with)."""
-        return self.exposure is not None or self.status == Status.DISABLED_EXPOSED
+        """Coveo reported the key exposed (a report, or the status it disables exposed keys with).
+        Read without building the report: `is:exposed` asks it of every key of the org."""
+        return isinstance(self.raw.get("exposureReport"), dict) or self.status == Status.DISABLED_EXPOSED
 
     @property
     def disabled(self) -> bool:
@@ -271,8 +273,11 @@ class ApiKey:
                 return self.exposed
             case Care.DISABLED:
                 return self.disabled
-            case Care.EXPIRING:
-                return self.expired(now) or self.expiring(now)
+            case Care.EXPIRING:  # expired or expiring, read once (asked of every key of the org)
+                expires = self.expires
+                return self.status in _EXPIRING_STATUSES or (
+                    expires is not None and expires - now <= EXPIRING_WITHIN
+                )
             case Care.UNUSED:
                 return self.unused(now)
         raise ValueError(care)
@@ -290,8 +295,12 @@ class ApiKey:
         """
         match care:
             case Care.EXPOSED:
-                exposure = self.exposure
-                rank = exposure.rank if exposure is not None else len(SEVERITY_RANK)
+                report = self.raw.get("exposureReport")
+                rank = (
+                    severity_rank(_string(report.get("severity")).strip().upper())
+                    if isinstance(report, dict)
+                    else len(SEVERITY_RANK)
+                )
                 working = not self.disabled and not self.expired(now)
                 return (rank, 0 if working else 1)
             case Care.DISABLED:
