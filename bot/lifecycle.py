@@ -14,7 +14,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.app import build_app
 from bot.services import Services
 from bot.settings import Settings
-from bot.slack import WEB_API_TIMEOUT, ResponsePoster
+from bot.slack import AUDIT_FLUSH, ResponsePoster
 
 log = logging.getLogger(__name__)
 GC_THRESHOLD = 50_000
@@ -44,13 +44,6 @@ async def unless_stopped(stop: asyncio.Event, work: Awaitable[T]) -> T | None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     return None
-
-
-def worst_stop(settings: Settings) -> float:
-    """The longest a stop can take in HTTP mode, SIGTERM to exit: the shutdown delay, then the drain
-    (Socket Mode has no delay, but up to 3 s for the last acks). The README's grace periods
-    (Kubernetes, systemd, a PaaS) are this plus a margin."""
-    return settings.shutdown_delay + drain_grace(settings)
 
 
 async def start(settings: Settings) -> tuple[Services, AsyncApp]:
@@ -94,8 +87,8 @@ def stop_bound(settings: Settings, *, socket_mode: bool = False) -> float:
 
 def drain_grace(settings: Settings) -> float:
     """How long shutdown waits: the slowest command's answer, then its posting with every retry,
-    then its audit-channel line."""
-    return settings.answer_deadline + ResponsePoster.WORST_CASE + WEB_API_TIMEOUT + 1.0
+    then what the audit channel's queue gets."""
+    return settings.answer_deadline + ResponsePoster.WORST_CASE + AUDIT_FLUSH
 
 
 def freeze_startup_objects() -> None:

@@ -17,8 +17,6 @@ import math
 import platform
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
 from types import TracebackType
 from typing import Any
 
@@ -34,6 +32,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from bot import version
 from bot.access import Refusal
 from bot.settings import REGIONS
 
@@ -79,15 +78,6 @@ ANSWER_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30
 COVEO_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0)
 
 
-def bot_version() -> str:
-    """The installed package's version (pyproject.toml's), or "unknown" when run from a checkout
-    that was never installed."""
-    try:
-        return package_version("apikeyid")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 def bounded(value: object, allowed: frozenset[str] | tuple[str, ...]) -> str:
     """`value` when it is one of `allowed`, otherwise "other"."""
     return value if isinstance(value, str) and value in allowed else OTHER
@@ -117,7 +107,7 @@ class Metrics:
             ["version", "python"],
             registry=registry,
         )
-        build_info.labels(bot_version(), platform.python_version()).set(1)
+        build_info.labels(version(), platform.python_version()).set(1)
         self.commands = Counter(
             "apikeyid_commands",
             "Commands, clicks and modal submissions answered, by kind and audit outcome.",
