@@ -210,11 +210,16 @@ def _judge(user: dict[str, Any], workspace: Workspace) -> Refusal | None:
     grid = user.get("enterprise_user")
     enterprise_id = grid.get("enterprise_id") if isinstance(grid, dict) else None
     team_id = user.get("team_id")
-    if isinstance(team_id, str) and team_id.startswith("E"):
+    if isinstance(team_id, str) and is_enterprise_id(team_id):
         enterprise_id, team_id = enterprise_id or team_id, None
     if not workspace.includes(team_id, enterprise_id):
         return Refusal.OTHER_WORKSPACE
     return None
+
+
+def is_enterprise_id(team_id: str) -> bool:
+    """Slack's ids of Enterprise Grid orgs start with E (workspaces' with T)."""
+    return team_id.startswith("E")
 
 
 class RateLimiter:

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.access import Requester
+from bot.access import Requester, is_enterprise_id
 from bot.logs import hide_key_values
 
 
@@ -91,7 +91,7 @@ class Interaction:
         authorization = _dict(next(iter(_list(body.get("authorizations"))), None))
         team_id = _text(body.get("team_id")) or _text(authorization.get("team_id"))
         enterprise_id = _text(body.get("enterprise_id")) or _text(authorization.get("enterprise_id"))
-        if _is_enterprise(team_id):  # an org-wide installation names the org where a team would be
+        if is_enterprise_id(team_id):  # an org-wide installation names the org where a team would be
             enterprise_id, team_id = enterprise_id or team_id, ""
         return cls(
             user_id=_text(event.get("user")),
@@ -117,16 +117,11 @@ def _actor(body: dict[str, Any]) -> tuple[str | None, str | None]:
     team = _dict(body.get("team"))
     user_team = _text(_dict(body.get("user")).get("team_id"))
     enterprise = body.get("enterprise")
-    enterprise_id = _text(team.get("enterprise_id")) or (user_team if _is_enterprise(user_team) else "")
+    enterprise_id = _text(team.get("enterprise_id")) or (user_team if is_enterprise_id(user_team) else "")
     if not enterprise_id and not _text(team.get("id")):
         enterprise_id = _text(enterprise) or _text(_dict(enterprise).get("id"))
-    team_id = user_team if user_team and not _is_enterprise(user_team) else _text(team.get("id"))
+    team_id = user_team if user_team and not is_enterprise_id(user_team) else _text(team.get("id"))
     return team_id or None, enterprise_id or None
-
-
-def _is_enterprise(team_id: str) -> bool:
-    """Slack's ids of Enterprise Grid orgs start with E (teams with T)."""
-    return team_id.startswith("E")
 
 
 def _inputs(view: dict[str, Any]) -> dict[str, str]:

@@ -521,17 +521,20 @@ def privilege_summary(key: ApiKey) -> str:
     return f"{words} (raw: {raw})"
 
 
+def _host(region: str) -> str:
+    """The region's public Coveo host (US when the region is unknown), for links people follow."""
+    return REGION_URLS.get(region) or REGION_URLS["us"]
+
+
 def console_url(region: str, org: str) -> str:
     """The organization's API Keys page in the admin console of its region
     (the form Coveo's docs link to: https://platform.cloud.coveo.com/admin/#/<org>/organization/api-access/)."""
-    host = REGION_URLS.get(region) or REGION_URLS["us"]
-    return f"{host}/admin/#/{quote(org, safe='')}/organization/api-access/"
+    return f"{_host(region)}/admin/#/{quote(org, safe='')}/organization/api-access/"
 
 
 def follow_up_request(region: str, org: str, key_id: str) -> str:
     """The Coveo REST call that reads this key, on its region's host."""
-    host = REGION_URLS.get(region) or REGION_URLS["us"]
-    return f"GET {host}/rest/organizations/{quote(org, safe='')}/apikeys/{quote(key_id, safe='')}"
+    return f"GET {_host(region)}/rest/organizations/{quote(org, safe='')}/apikeys/{quote(key_id, safe='')}"
 
 
 def console_button(region: str, org: str) -> ButtonElement:
