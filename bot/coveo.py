@@ -52,7 +52,7 @@ from bot.apikey import ApiKey, parse_api_keys
 from bot.command import ORG_ID
 from bot.metrics import Metrics
 from bot.settings import RegionSettings, Secret, Settings, header_problem, header_safe
-from bot.transport import AiohttpTransport
+from bot.transport import AiohttpTransport, Outbound
 
 log = logging.getLogger(__name__)
 
@@ -193,31 +193,41 @@ class CoveoClient:
     """Lists API keys in one region. One instance (and one pooled `httpx.AsyncClient`) per region and process."""
 
     def __init__(
-        self, base_url: str, tokens: TokenSource, region: str = "us", metrics: Metrics | None = None
+        self,
+        base_url: str,
+        tokens: TokenSource,
+        region: str = "us",
+        metrics: Metrics | None = None,
+        policy: Outbound | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.tokens = tokens
         self.region = region
         self.metrics = metrics or Metrics()
-        self._http = new_http_client()
+        self._http = new_http_client(policy)
         self.last_answer_at: float | None = None  # wall-clock time Coveo last answered, for /healthz
         # Coveo said no to the token, even freshly re-read, and has not said yes since (for /readyz).
         self._token_rejected: float | None = None  # when Coveo last rejected the token (monotonic)
 
     @classmethod
-    def for_region(cls, region: RegionSettings, metrics: Metrics | None = None) -> CoveoClient:
+    def for_region(
+        cls, region: RegionSettings, metrics: Metrics | None = None, policy: Outbound | None = None
+    ) -> CoveoClient:
         """The client for one configured region; the token is re-read from its file when there is one."""
         return cls(
             region.platform_url,
             TokenSource(region.token, region.token_file, region.token_variable),
             region.name,
             metrics,
+            policy,
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings, metrics: Metrics | None = None) -> dict[str, CoveoClient]:
+    def from_settings(
+        cls, settings: Settings, metrics: Metrics | None = None, policy: Outbound | None = None
+    ) -> dict[str, CoveoClient]:
         """One client per region the settings configure, by region name, in the settings' order."""
-        return {r.name: cls.for_region(r, metrics) for r in settings.coveo_regions}
+        return {r.name: cls.for_region(r, metrics, policy) for r in settings.coveo_regions}
 
     def token_known_rejected(self) -> bool:
         """Whether Coveo rejected this region's token (after re-reading its file) and has accepted
@@ -391,10 +401,10 @@ def _too_large(status: int, request_id: str | None) -> ResponseTooLarge:
     )
 
 
-def new_http_client() -> httpx.AsyncClient:
+def new_http_client(policy: Outbound | None = None) -> httpx.AsyncClient:
     # Redirects are not followed: the Authorization header must reach the configured host only.
     return httpx.AsyncClient(
-        transport=AiohttpTransport(MAX_CONNECTIONS),
+        transport=AiohttpTransport(MAX_CONNECTIONS, policy),
         timeout=REQUEST_TIMEOUT,
         follow_redirects=False,
         headers={"Accept": "application/json", "User-Agent": "apikeyid-slack-bot"},

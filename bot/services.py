@@ -130,11 +130,11 @@ class Services:
     def open(cls, settings: Settings) -> Services:
         """Create the shared clients; call inside the running event loop."""
         metrics = Metrics()
-        coveo = CoveoClient.from_settings(settings, metrics)
-        bot_token = settings.slack_bot_token.reveal() if settings.slack_bot_token else None
         # One outbound policy (proxies and NO_PROXY from the environment, never ~/.netrc, no
-        # redirects) for Coveo (bot.transport), the Web API and response_url alike.
+        # redirects) for Coveo, the Web API and response_url alike.
         policy = Outbound()
+        coveo = CoveoClient.from_settings(settings, metrics, policy)
+        bot_token = settings.slack_bot_token.reveal() if settings.slack_bot_token else None
         slack_client = web_client(settings.slack_api_url, bot_token, policy=policy)
         slack_auth = SlackAuth(slack_client)
         session = policy.session()
