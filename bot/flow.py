@@ -213,7 +213,7 @@ async def answer_command(services: Services, who: Interaction, ack: Ack) -> None
             gate = asyncio.create_task(admit(services, who, audit))
             if not await _admitted_in_time(gate, who):
                 # Slack is slow to say who this is: ack now, answer at response_url once it has.
-                await answer(_checking(who.text))
+                await answer(Working.of(parse(who.text), slack_slow=True))
                 services.inflight.spawn(_admit_later(services, who, gate, answer, audit))
                 gate, handed_over = None, True
                 return
@@ -234,7 +234,7 @@ async def answer_command(services: Services, who: Interaction, ack: Ack) -> None
                 audit.result(result)
                 await answer(result, controls(services))
                 return
-            await answer(Working(command.org, command.name if isinstance(command, Lookup) else None))
+            await answer(Working.of(command))
             # The HTTP answer went back; the final one follows from this task.
             services.inflight.spawn(_post_later(services, work, answer, audit))
             work, handed_over = None, True
@@ -287,14 +287,6 @@ async def _admitted_in_time(gate: asyncio.Task[Denied | Limited | None], who: In
         gate.cancel()
         raise
     return gate.done()
-
-
-def _checking(text: str) -> Working:
-    """The interim answer while Slack says who the person is (the request is not read yet for them)."""
-    command = parse(text)
-    if isinstance(command, ListKeys | Lookup):
-        return Working(command.org, command.name if isinstance(command, Lookup) else None, slack_slow=True)
-    return Working("", None, slack_slow=True)
 
 
 async def _admit_later(
@@ -513,8 +505,8 @@ async def answer_modal_submission(services: Services, who: Interaction, ack: Ack
             gate = asyncio.create_task(admit(services, who, audit))
             if not await _admitted_in_time(gate, who):
                 # Slack is slow to say who this is: "looking up" now, the modal updated once it has.
-                checking = _checking_fields(who)
-                await ack(response_action="update", view=modal_of(checking))
+                asked = from_fields(who.inputs.get(ORG_BLOCK, ""), who.inputs.get(NAME_BLOCK, ""))
+                await ack(response_action="update", view=modal_of(Working.of(asked, slack_slow=True)))
                 services.inflight.spawn(_admit_modal_later(services, who, gate, audit))
                 gate, handed_over = None, True
                 return
@@ -537,7 +529,7 @@ async def answer_modal_submission(services: Services, who: Interaction, ack: Ack
                 return
             await ack(
                 response_action="update",
-                view=modal_of(Working(command.org, command.name if isinstance(command, Lookup) else None)),
+                view=modal_of(Working.of(command)),
             )
             # Slack gets the ack when this listener returns: the answer follows from a task.
             services.inflight.spawn(_update_later(services, who, work, audit))
@@ -557,13 +549,6 @@ async def answer_modal_submission(services: Services, who: Interaction, ack: Ack
                 if work is not None:
                     work.cancel()
                 audit.write()
-
-
-def _checking_fields(who: Interaction) -> Working:
-    command = from_fields(who.inputs.get(ORG_BLOCK, ""), who.inputs.get(NAME_BLOCK, ""))
-    if isinstance(command, Invalid):
-        return Working("", None, slack_slow=True)
-    return Working(command.org, command.name if isinstance(command, Lookup) else None, slack_slow=True)
 
 
 async def _admit_modal_later(

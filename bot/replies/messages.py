@@ -27,7 +27,7 @@ from slack_sdk.models.blocks import (
 from bot.access import Refusal
 from bot.apikey import EXPIRING_WITHIN, ApiKey, Care, ExposureReason, Privilege, Status
 from bot.buttons import KeyRef, PageRef
-from bot.command import QUALIFIERS, Help, Invalid, Problem
+from bot.command import QUALIFIERS, Command, Help, Invalid, ListKeys, Lookup, Problem
 from bot.coveo import (
     BadGateway,
     BadResponse,
@@ -99,6 +99,13 @@ class Working:
     org: str
     query: str | None
     slack_slow: bool = False  # Slack, not Coveo, is slow: it has not yet said who the person is
+
+    @classmethod
+    def of(cls, command: Command, *, slack_slow: bool = False) -> Working:
+        """The interim answer for what was asked (no org or name when it is not a lookup)."""
+        if isinstance(command, ListKeys | Lookup):
+            return cls(command.org, command.name if isinstance(command, Lookup) else None, slack_slow)
+        return cls("", None, slack_slow)
 
 
 @dataclass(frozen=True)
