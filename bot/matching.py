@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 import heapq
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.apikey import ApiKey
@@ -51,48 +51,41 @@ class NoHit:
 
 
 def find(keys: Sequence[ApiKey], name: str) -> Hits | NoHit:
-    tail = _VALUE_TAIL.match(name.strip())
-    if tail:
-        wanted = tail.group(1).lower()
-        hits = [k for k in keys if k.value_tail and k.value_tail.endswith(wanted)]
-        if hits:
-            return Hits(hits, MatchedBy.VALUE_TAIL)
-        # No value ends so: the text may be a name (or id) that only looks like a value tail.
-    by_id = [k for k in keys if k.id == name]
-    if by_id:
-        return Hits(by_id, MatchedBy.ID)
-    exact = [k for k in keys if k.display_name == name]
-    if exact:
-        return Hits(exact, MatchedBy.EXACT_NAME)
-    folded = fold(name)
-    if not folded:
-        return NoHit([])
-    tiers = (
-        (MatchedBy.NAME_IGNORING_CASE, lambda k: k.folded_name == folded),
-        (MatchedBy.DESCRIPTION, lambda k: k.folded_description == folded),
-        (MatchedBy.CONTAINS, lambda k: folded in k.folded_name or folded in k.folded_description),
-    )
-    for how, test in tiers:
+    """The keys of the first tier with a hit, tightest first; else the closest names."""
+    for how, test in _tiers(name):
         hits = [k for k in keys if test(k)]
         if hits:
             return Hits(hits, how)
-    return NoHit(suggest(keys, folded))
+    folded = fold(name)
+    return NoHit(suggest(keys, folded) if folded else [])
 
 
 def find_all(keys: Sequence[ApiKey], name: str) -> list[ApiKey]:
     """Every key some tier of `find` matches, in the order given (the looser tiers included)."""
-    stripped = name.strip()
-    tail = _VALUE_TAIL.match(stripped)
-    wanted = tail.group(1).lower() if tail else None
-    folded = fold(name)
-    return [
-        k
-        for k in keys
-        if (wanted is not None and k.value_tail and k.value_tail.endswith(wanted))
-        or k.id == name
-        or k.display_name == name
-        or (folded and (folded in k.folded_name or folded in k.folded_description))
+    tests = [test for _, test in _tiers(name)]
+    return [k for k in keys if any(test(k) for test in tests)]
+
+
+def _tiers(name: str) -> list[tuple[MatchedBy, Callable[[ApiKey], bool]]]:
+    """What `name` can match, tightest first. A value tail comes first when the text looks like
+    one; when no value ends so, the text may still be a name (or id) that only looks like a tail."""
+    tiers: list[tuple[MatchedBy, Callable[[ApiKey], bool]]] = []
+    tail = _VALUE_TAIL.match(name.strip())
+    if tail:
+        wanted = tail.group(1).lower()
+        tiers.append((MatchedBy.VALUE_TAIL, lambda k: bool(k.value_tail) and k.value_tail.endswith(wanted)))
+    tiers += [
+        (MatchedBy.ID, lambda k: k.id == name),
+        (MatchedBy.EXACT_NAME, lambda k: k.display_name == name),
     ]
+    folded = fold(name)
+    if folded:
+        tiers += [
+            (MatchedBy.NAME_IGNORING_CASE, lambda k: k.folded_name == folded),
+            (MatchedBy.DESCRIPTION, lambda k: k.folded_description == folded),
+            (MatchedBy.CONTAINS, lambda k: folded in k.folded_name or folded in k.folded_description),
+        ]
+    return tiers
 
 
 def suggest(keys: Sequence[ApiKey], folded: str, limit: int = 5) -> list[str]:
