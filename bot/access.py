@@ -15,7 +15,7 @@ import enum
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,13 +105,11 @@ class AccessControl:
         if not self.region_groups:
             return frozenset()
         needed = frozenset().union(*self.region_groups.values())
-        stale = sorted(g for g in needed if self._stale(g))
-        if stale:
-            try:
-                async with asyncio.timeout(_within(deadline)):
-                    await self.refresh(stale)
-            except TimeoutError:
-                log.warning("reading a region's user group members timed out; that region stays closed")
+        await self._refresh_stale(
+            sorted(needed),
+            deadline,
+            "reading a region's user group members timed out; that region stays closed",
+        )
         return frozenset(
             region
             for region, groups in self.region_groups.items()
@@ -158,15 +156,24 @@ class AccessControl:
 
     async def _group_members(self, deadline: float) -> tuple[frozenset[str], bool]:
         """Members of the allowed groups whose lists are fresh, and whether every list is."""
-        if any(self._stale(group) for group in self.groups):
-            try:
-                async with asyncio.timeout(_within(deadline)):
-                    await self.refresh([g for g in self.groups if self._stale(g)])
-            except TimeoutError:
-                log.warning("reading user group members timed out; denying until it succeeds")
+        await self._refresh_stale(
+            self.groups, deadline, "reading user group members timed out; denying until it succeeds"
+        )
         fresh = [g for g in self.groups if not self._stale(g)]
         members = frozenset().union(*(self._members[g][0] for g in fresh))
         return members, len(fresh) == len(self.groups)
+
+    async def _refresh_stale(self, groups: Iterable[str], deadline: float, timed_out: str) -> None:
+        """Read again the lists of `groups` that are stale, until `deadline` (then `timed_out` is
+        logged, and what is still stale counts as unknown: it denies)."""
+        stale = [g for g in groups if self._stale(g)]
+        if not stale:
+            return
+        try:
+            async with asyncio.timeout(_within(deadline)):
+                await self.refresh(stale)
+        except TimeoutError:
+            log.warning(timed_out)
 
     def _stale(self, group: str) -> bool:
         cached = self._members.get(group)
