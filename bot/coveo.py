@@ -133,6 +133,11 @@ class ResponseTooLarge(BadResponse):
 class ClientFailure(CoveoError):
     """A call failed in an unexpected way (not one of Coveo's answers): kept to its region."""
 
+    @classmethod
+    def of(cls, exc: BaseException) -> ClientFailure:
+        # Its type only: the exception's text may quote the token or the answer.
+        return cls(f"the call to Coveo failed in the bot ({type(exc).__name__})")
+
 
 @dataclass(frozen=True)
 class KeyList:
@@ -263,7 +268,7 @@ class CoveoClient:
             "a Coveo call failed unexpectedly",
             extra={"event": "coveo_client_failure", "region": self.region, "error": type(exc).__name__},
         )
-        return ClientFailure(f"the call to Coveo failed in the bot ({type(exc).__name__})")
+        return ClientFailure.of(exc)
 
     async def _list_api_keys(self, org_id: str, deadline: float) -> KeyList:
         url = f"{self.base_url}/rest/organizations/{quote(org_id, safe='')}/apikeys"

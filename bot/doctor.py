@@ -102,10 +102,9 @@ async def _check_region(
             Finding(False, say.coveo_failed(region.name, org, error, region.token_variable)),
         ], False
     except Exception as exc:
-        failure = ClientFailure(f"the call failed in the bot ({type(exc).__name__})")
         return [
             *findings,
-            Finding(False, say.coveo_failed(region.name, org, failure, region.token_variable)),
+            Finding(False, say.coveo_failed(region.name, org, ClientFailure.of(exc), region.token_variable)),
         ], False
     finally:
         await coveo.aclose()

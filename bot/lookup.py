@@ -366,7 +366,7 @@ def failure_of(exc: BaseException) -> CoveoError:
     """`exc` as one region's failure: a `CoveoError` as it is, anything else a `ClientFailure`."""
     if isinstance(exc, CoveoError):
         return exc
-    return ClientFailure(f"the call failed in the bot ({type(exc).__name__})")
+    return ClientFailure.of(exc)
 
 
 def _consume(task: asyncio.Task[Any]) -> None:
