@@ -19,7 +19,8 @@ import sys
 from dotenv import load_dotenv
 
 from bot import logs, program, version
-from bot.settings import REGIONS, Settings, SettingsError, load_settings
+from bot.core.regions import REGIONS
+from bot.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("bot")
 
@@ -84,10 +85,10 @@ def serve(settings: Settings) -> int:
     """Serve Slack until SIGTERM or SIGINT; the exit code is 0, or 2 for a configuration error
     Slack reveals (a refused SLACK_APP_TOKEN), which a supervisor should not restart on."""
     if settings.socket_mode:
-        from bot.socket_mode import run_socket_mode
+        from bot.serving.socket_mode import run_socket_mode
 
         return asyncio.run(run_socket_mode(settings))
-    from bot.server import run_http
+    from bot.serving.http import run_http
 
     return asyncio.run(run_http(settings))
 

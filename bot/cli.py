@@ -9,13 +9,15 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from bot import lookup
-from bot.apikey import ApiKey
-from bot.command import Help, Invalid, parse
-from bot.coveo import CoveoClient, CoveoError
+from bot.core.apikey import ApiKey
+from bot.core.command import Help, Invalid, parse
+from bot.coveo.client import CoveoClient
+from bot.coveo.directory import KeyDirectory, run
+from bot.coveo.errors import CoveoError
+from bot.coveo.results import Failed, Found, Listing, NotFound, Result
 from bot.replies import admin as say
 from bot.replies import messages as say_key
-from bot.replies import render
+from bot.replies.messages import render
 from bot.settings import Settings
 
 EXIT_FOUND, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_COVEO_ERROR = 0, 1, 2, 3
@@ -32,34 +34,34 @@ async def lookup_command(
     if region is not None and region not in settings.region_names:
         print(say.no_token_for_region(region, settings.region_names), file=sys.stderr)
         return EXIT_USAGE
-    directory = lookup.KeyDirectory(CoveoClient.from_settings(settings), ttl=0, suggest=settings.suggest_orgs)
+    keys = KeyDirectory(CoveoClient.from_settings(settings), ttl=0, suggest=settings.suggest_orgs)
     try:
         deadline = time.monotonic() + settings.answer_deadline
-        result = await lookup.run(command, directory, deadline=deadline, region=region)
+        result = await run(command, keys, deadline=deadline, region=region)
     except Exception as exc:
         print(say.command_failed(type(exc).__name__), file=sys.stderr)
         return EXIT_COVEO_ERROR
     finally:
-        await directory.aclose()
+        await keys.aclose()
     if as_json:
         # ASCII only: Coveo's text may hold terminal escapes or right-to-left overrides, which
         # JSON escapes as \uXXXX this way (a JSON reader gets the exact text back).
         print(json.dumps(result_json(result, now), indent=2))
     else:
         print(render(result, now).to_plain())
-    if isinstance(result, lookup.Failed):
+    if isinstance(result, Failed):
         return EXIT_COVEO_ERROR
-    return EXIT_NOT_FOUND if isinstance(result, lookup.NotFound) else EXIT_FOUND
+    return EXIT_NOT_FOUND if isinstance(result, NotFound) else EXIT_FOUND
 
 
 def run_lookup(settings: Settings, words: list[str], *, as_json: bool, region: str | None = None) -> int:
     return asyncio.run(lookup_command(settings, words, as_json=as_json, region=region))
 
 
-def result_json(result: lookup.Result, now: datetime | None = None) -> dict[str, Any]:
+def result_json(result: Result, now: datetime | None = None) -> dict[str, Any]:
     """The answer for scripts (a nightly hygiene report): the same facts the Slack answer states."""
     now = now or datetime.now(UTC)
-    if isinstance(result, lookup.Found):
+    if isinstance(result, Found):
         return {
             "org": result.org,
             "region": result.region,
@@ -68,7 +70,7 @@ def result_json(result: lookup.Result, now: datetime | None = None) -> dict[str,
             "console_url": say_key.console_url(result.region, result.org),
             "keys": [_key_json(k, result.org, result.region, now) for k in result.keys],
         }
-    if isinstance(result, lookup.NotFound):
+    if isinstance(result, NotFound):
         return {
             "org": result.org,
             "region": result.region,
@@ -76,7 +78,7 @@ def result_json(result: lookup.Result, now: datetime | None = None) -> dict[str,
             "keys": [],
             "suggestions": result.suggestions,
         }
-    if isinstance(result, lookup.Listing):
+    if isinstance(result, Listing):
         listing: dict[str, Any] = {"org": result.org, "region": result.region}
         if result.care:
             listing |= {

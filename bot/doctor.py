@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.command import ORG_ID
-from bot.coveo import ClientFailure, CoveoClient, CoveoError, NotAllowed, OrganizationNotFound, TokenRejected
+from bot.core.command import ORG_ID
+from bot.core.regions import SINGLE_TOKEN_VARIABLE
+from bot.coveo.client import CoveoClient
+from bot.coveo.errors import ClientFailure, CoveoError, NotAllowed, OrganizationNotFound, TokenRejected
 from bot.replies import admin as say
-from bot.settings import SINGLE_TOKEN_VARIABLE, RegionSettings, Settings
+from bot.settings import RegionSettings, Settings
 
 CHECK_DEADLINE = 15.0
 ORGS_SHOWN = 10  # a service user may see hundreds; the first ones show the token is the right one

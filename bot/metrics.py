@@ -12,15 +12,12 @@ process: with several instances, Prometheus sums them.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import platform
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from types import TracebackType
 from typing import Any
 
-import httpx
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -33,8 +30,8 @@ from prometheus_client import (
 )
 
 from bot import version
-from bot.access import Refusal
-from bot.settings import REGIONS
+from bot.core.outcomes import Refusal
+from bot.core.regions import REGIONS
 
 # The `_created` series double every counter and histogram for a timestamp Prometheus does not
 # need from the text format.
@@ -254,10 +251,13 @@ class Metrics:
 
         return timed
 
-    def coveo_request(self, region: str) -> CoveoRequest:
-        """Times one request to Coveo: `async with metrics.coveo_request(region) as request: …
-        request.status = answer.status`. An exception leaving the block says the status instead."""
-        return CoveoRequest(self, region_label(region))
+    def coveo_request(self, region: str, status: int | str, seconds: float) -> None:
+        """One request to Coveo ended (the Coveo client's hook): its HTTP status, or how it failed."""
+        label = region_label(region)
+        self.coveo_requests.labels(label, status_label(status)).inc()
+        self.coveo_duration.labels(label).observe(seconds)
+        if isinstance(status, int) and 200 <= status <= 299:
+            self.coveo_succeeded(region)
 
     def coveo_succeeded(self, region: str) -> None:
         """Coveo answered `region`'s request with success: now is its last success."""
@@ -283,40 +283,3 @@ class Metrics:
 
 def _as_number(flag: Callable[[], bool]) -> Callable[[], float]:
     return lambda: float(flag())
-
-
-class CoveoRequest:
-    """One timed request to Coveo (see `Metrics.coveo_request`)."""
-
-    def __init__(self, metrics: Metrics, region: str) -> None:
-        self._metrics = metrics
-        self._region = region
-        self.status: int | str = OTHER
-        self._started = 0.0
-
-    async def __aenter__(self) -> CoveoRequest:
-        self._started = time.monotonic()
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        status = self.status if error is None else _failure_status(error)
-        self._metrics.coveo_requests.labels(self._region, status_label(status)).inc()
-        self._metrics.coveo_duration.labels(self._region).observe(time.monotonic() - self._started)
-        if error is None and isinstance(status, int) and 200 <= status <= 299:
-            self._metrics.coveo_succeeded(self._region)
-
-
-def _failure_status(error: BaseException) -> int | str:
-    """What to count for a request that ended in `error` rather than an answer."""
-    if isinstance(error, TimeoutError | httpx.TimeoutException):
-        return "timeout"
-    if isinstance(error, httpx.HTTPError | OSError):
-        return "network"
-    failure = getattr(error, "failure_label", None)  # a CoveoError raised while reading the answer
-    if failure in COVEO_FAILURES:
-        return str(failure)
-    if isinstance(error, asyncio.CancelledError):
-        return "cancelled"  # the race dropped this region, or shutdown gave up
-    return OTHER

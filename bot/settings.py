@@ -14,16 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-REGION_URLS: dict[str, str] = {
-    "us": "https://platform.cloud.coveo.com",
-    "eu": "https://platform-eu.cloud.coveo.com",
-    "au": "https://platform-au.cloud.coveo.com",
-    "ca": "https://platform-ca.cloud.coveo.com",
-    "hipaa": "https://platformhipaa.cloud.coveo.com",
-}
-REGIONS = tuple(REGION_URLS)
-# The one-region form's token variable, named in "rotate …" answers.
-SINGLE_TOKEN_VARIABLE = "COVEO_ACCESS_TOKEN"  # noqa: S105 - a variable's name, not a secret
+from bot.core.regions import REGION_URLS, REGIONS, SINGLE_TOKEN_VARIABLE
+
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})

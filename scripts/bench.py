@@ -43,10 +43,10 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.apikey import parse_api_keys  # noqa: E402
-from bot.lookup import Found, Listing, NotFound  # noqa: E402
-from bot.matching import Hits, find  # noqa: E402
-from bot.replies import render  # noqa: E402
+from bot.core.apikey import parse_api_keys  # noqa: E402
+from bot.core.matching import Hits, find  # noqa: E402
+from bot.coveo.results import Found, Listing, NotFound  # noqa: E402
+from bot.replies.messages import render  # noqa: E402
 from tests.conftest import SIGNING_SECRET, BotProcess, free_port, sign  # noqa: E402
 from tests.fakes.coveo import GOOD_TOKEN, FakeCoveo, api_key  # noqa: E402
 from tests.fakes.slack import FakeSlack  # noqa: E402

@@ -3,9 +3,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bot.access import GROUP_STALE_LIMIT, GROUP_TTL, AccessControl, RateLimiter, Refusal, Requester
+from bot.core.outcomes import Refusal
 from bot.settings import load_settings
-from bot.slack import Workspace
+from bot.slack.access import GROUP_STALE_LIMIT, GROUP_TTL, AccessControl, RateLimiter, Requester
+from bot.slack.web import Workspace
 
 BASE = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "COVEO_ACCESS_TOKEN": "t"}
 

@@ -6,11 +6,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.apikey import Care, Severity, Status, most_urgent_first, parse_api_keys, parse_date
-from bot.lookup import Found, Listing
-from bot.matching import MatchedBy
-from bot.replies import render
-from bot.replies.messages import exposure_line, plain, privilege_summary, safe_link, status_line, warnings
+from bot.core.apikey import Care, Severity, Status, most_urgent_first, parse_api_keys, parse_date
+from bot.core.matching import MatchedBy
+from bot.coveo.results import Found, Listing
+from bot.replies.messages import (
+    exposure_line,
+    plain,
+    privilege_summary,
+    render,
+    safe_link,
+    status_line,
+    warnings,
+)
 from tests.fakes.coveo import DAY_MS, MISSING, api_key, exposure_report, key_in_status, now_ms
 
 

@@ -10,15 +10,15 @@ from typing import Any, ClassVar
 
 import pytest
 
-from bot import flow
-from bot.access import RateLimiter
-from bot.command import Lookup
-from bot.interaction import Interaction
-from bot.lifecycle import drain_grace
+from bot.core.command import Lookup
+from bot.flow import pipeline as flow
+from bot.flow.services import InFlight
 from bot.metrics import Metrics
-from bot.services import InFlight
+from bot.serving.lifecycle import drain_grace
 from bot.settings import load_settings
-from bot.slack import ResponsePoster
+from bot.slack.access import RateLimiter
+from bot.slack.request import Interaction
+from bot.slack.responses import ResponsePoster
 
 BASE = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "COVEO_ACCESS_TOKEN": "t"}
 

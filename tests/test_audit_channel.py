@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from slack_sdk.errors import SlackApiError
 
-from bot.slack import RETRY_AFTER_MAX, AuditChannel, retry_after
+from bot.slack.audit_channel import RETRY_AFTER_MAX, AuditChannel, retry_after
 
 
 class FakeClient:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.buttons import KeyRef, PageRef, TamperedValue
+from bot.core.buttons import KeyRef, PageRef, TamperedValue
 
 
 def test_values_round_trip() -> None:

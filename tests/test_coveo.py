@@ -12,16 +12,21 @@ from pathlib import Path
 
 import pytest
 
-from bot import coveo as coveo_module
-from bot.apikey import KEPT, parse_api_keys, parse_date
-from bot.coveo import (
+from bot.core.apikey import KEPT, parse_api_keys, parse_date
+from bot.coveo import client as coveo_client
+from bot.coveo.client import (
     MAX_PAUSE,
     MIN_PAUSE,
     TOKEN_REJECTED_FOR,
+    CoveoClient,
+    TokenSource,
+    _pause,
+    _retry_after,
+)
+from bot.coveo.errors import (
     BadGateway,
     BadResponse,
     Blocked,
-    CoveoClient,
     CoveoTimeout,
     CoveoUnavailable,
     ErrorPage,
@@ -30,11 +35,8 @@ from bot.coveo import (
     ResponseTooLarge,
     Throttled,
     TokenRejected,
-    TokenSource,
-    _pause,
-    _retry_after,
 )
-from bot.replies import error_text
+from bot.replies.messages import error_text
 from bot.settings import Secret
 from tests.conftest import new_org
 from tests.fakes.coveo import EU_TOKEN, GOOD_TOKEN, FakeCoveo, Fault, api_key
@@ -368,7 +370,7 @@ async def test_gzip_answers_are_decoded_and_capped_decoded(monkeypatch: pytest.M
     coveo = CoveoClient(url, TokenSource(Secret(GOOD_TOKEN)))
     listed = await coveo.list_api_keys("myorg", deadline=soon(1))
     assert [k.display_name for k in listed.keys] == ["zipped"]
-    monkeypatch.setattr(coveo_module, "MAX_RESPONSE_BYTES", len(packed) + 1)  # fits packed, not unpacked
+    monkeypatch.setattr(coveo_client, "MAX_RESPONSE_BYTES", len(packed) + 1)  # fits packed, not unpacked
     with pytest.raises(ResponseTooLarge):
         await coveo.list_api_keys("myorg", deadline=soon(1))
     await coveo.aclose()

@@ -15,8 +15,9 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
-from bot.lifecycle import stop_bound
-from bot.settings import REGIONS, Settings, load_settings
+from bot.core.regions import REGIONS
+from bot.serving.lifecycle import stop_bound
+from bot.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "deploy" / "apikeyid.service"

@@ -293,7 +293,7 @@ print(json.dumps({{
     "on_path": [t for t in tools if shutil.which(t)],
     "ca_secret": os.path.exists("/run/secrets/ca"),
     "uid": os.getuid(),
-    "bot": importlib.util.find_spec("bot.listeners") is not None and importlib.util.find_spec("bot.replies") is not None,
+    "bot": importlib.util.find_spec("bot.serving.listeners") is not None and importlib.util.find_spec("bot.replies") is not None,
 }}))
 """
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.access import Requester
-from bot.interaction import Interaction
+from bot.slack.access import Requester
+from bot.slack.request import Interaction
 from tests.slack_payloads import (
     GRID,
     GRID_SHAPES,

@@ -4,11 +4,12 @@ import asyncio
 import time
 from datetime import UTC, datetime
 
-from bot.apikey import Care
-from bot.command import ListKeys, Lookup
-from bot.coveo import CoveoClient, TokenSource
-from bot.lookup import Failed, Found, KeyDirectory, Listing, NotFound, run
-from bot.replies import render
+from bot.core.apikey import Care
+from bot.core.command import ListKeys, Lookup
+from bot.coveo.client import CoveoClient, TokenSource
+from bot.coveo.directory import KeyDirectory, run
+from bot.coveo.results import Failed, Found, Listing, NotFound
+from bot.replies.messages import render
 from bot.settings import Secret
 from tests.conftest import new_org
 from tests.fakes.coveo import EU_TOKEN, GOOD_TOKEN, FakeCoveo, Fault, api_key, exposure_report, key_in_status

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from bot.listeners.shortcuts import GLOBAL_SHORTCUT, MESSAGE_SHORTCUT
 from bot.replies.surfaces import home_view
+from bot.serving.listeners.shortcuts import GLOBAL_SHORTCUT, MESSAGE_SHORTCUT
 
 SLACK = Path(__file__).resolve().parent.parent / "slack"
 MANIFESTS = {"http": SLACK / "manifest.yml", "socket": SLACK / "manifest.socket-mode.yml"}

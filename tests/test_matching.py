@@ -1,12 +1,7 @@
 from __future__ import annotations
 
-from bot.apikey import parse_api_keys
-from bot.matching import (
-    Hits,
-    MatchedBy,
-    NoHit,
-    find,
-)
+from bot.core.apikey import parse_api_keys
+from bot.core.matching import Hits, MatchedBy, NoHit, find
 
 
 def keys(*specs: dict) -> list:

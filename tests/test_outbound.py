@@ -5,8 +5,8 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from bot.slack import ResponsePoster
-from bot.transport import Outbound
+from bot.outbound import Outbound
+from bot.slack.responses import ResponsePoster
 
 PROXY = "http://proxy.internal:3128"
 

@@ -8,20 +8,12 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.apikey import Care, Status, parse_api_keys
-from bot.command import Help, Invalid, ListKeys, Lookup, parse
-from bot.lookup import Found, Listing, NotFound
-from bot.matching import Hits, MatchedBy, find
-from bot.replies import (
-    MESSAGE_BUTTONS,
-    MODAL_BUTTONS,
-    NO_BUTTONS,
-    Controls,
-    answer_modal,
-    home_view,
-    lookup_modal,
-    render,
-)
+from bot.core.apikey import Care, Status, parse_api_keys
+from bot.core.command import Help, Invalid, ListKeys, Lookup, parse
+from bot.core.matching import Hits, MatchedBy, find
+from bot.coveo.results import Found, Listing, NotFound
+from bot.replies.messages import MESSAGE_BUTTONS, MODAL_BUTTONS, NO_BUTTONS, Controls, render
+from bot.replies.surfaces import answer_modal, home_view, lookup_modal
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 SLACK_BITS = st.sampled_from(

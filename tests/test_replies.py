@@ -4,14 +4,14 @@ import json
 import re
 from datetime import UTC, datetime
 
-from bot.access import Refusal
-from bot.apikey import parse_api_keys
-from bot.buttons import KeyRef, PageRef
-from bot.command import Help, Invalid, Problem
-from bot.coveo import CoveoTimeout, Organization, OrganizationNotFound, Throttled, TokenRejected
-from bot.lookup import Failed, Found, Listing, NotFound, RegionError
-from bot.matching import MatchedBy
-from bot.replies import (
+from bot.core.apikey import parse_api_keys
+from bot.core.buttons import KeyRef, PageRef
+from bot.core.command import Help, Invalid, Problem
+from bot.core.matching import MatchedBy
+from bot.core.outcomes import Denied, Limited, Refusal, Unexpected, Working
+from bot.coveo.errors import CoveoTimeout, OrganizationNotFound, Throttled, TokenRejected
+from bot.coveo.results import Failed, Found, Listing, NotFound, Organization, RegionError
+from bot.replies.messages import (
     DISMISS,
     MESSAGE_BUTTONS,
     MODAL_BUTTONS,
@@ -20,13 +20,9 @@ from bot.replies import (
     PAGE_PREVIOUS,
     SHARE,
     Controls,
-    Denied,
-    Limited,
-    Unexpected,
-    Working,
-    lookup_modal,
     render,
 )
+from bot.replies.surfaces import lookup_modal
 from tests.conftest import buttons
 from tests.fakes.coveo import exposure_report
 
@@ -226,7 +222,7 @@ def test_a_long_console_url_prefills_the_org_id_it_holds() -> None:
 
 
 def test_an_unknown_qualifier_in_the_modal_shows_under_the_name() -> None:
-    from bot.replies import modal_errors
+    from bot.replies.surfaces import modal_errors
 
     errors = modal_errors(Invalid(Problem.UNKNOWN_QUALIFIER, "is:foo"))["errors"]
     assert list(errors) == ["name"] and "is:exposed" in errors["name"]

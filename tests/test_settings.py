@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import REGION_URLS, Secret, Settings, SettingsError, load_settings
+from bot.core.regions import REGION_URLS
+from bot.settings import Secret, Settings, SettingsError, load_settings
 
 BASE = {
     "SLACK_BOT_TOKEN": "xoxb-1-2-abc",

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from bot.lifecycle import SOCKET_CLOSE_BOUND, stop_bound
+from bot.serving.lifecycle import SOCKET_CLOSE_BOUND, stop_bound
+from bot.serving.socket_mode import bounded_close
 from bot.settings import Settings
-from bot.socket_mode import bounded_close
 
 
 async def test_a_close_slack_never_answers_is_given_the_bound_then_the_stop_goes_on(
@@ -18,7 +18,7 @@ async def test_a_close_slack_never_answers_is_given_the_bound_then_the_stop_goes
 ) -> None:
     never = asyncio.Event()
     began = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="bot.socket_mode"):
+    with caplog.at_level(logging.WARNING, logger="bot.serving.socket_mode"):
         await bounded_close(never.wait(), "disconnect")  # aiohttp would wait 10 s for Slack's Close
     took = time.monotonic() - began
     assert SOCKET_CLOSE_BOUND - 0.05 <= took < SOCKET_CLOSE_BOUND + 0.5, took

@@ -8,6 +8,8 @@ Anything from a user or from Coveo goes through `bot.text.inert` or `code` on it
 
 from __future__ import annotations
 
+from bot.core.outcomes import Denied, Limited, Unexpected, Working
+from bot.replies.audit_lines import audit_channel_line
 from bot.replies.messages import (
     DISMISS,
     MESSAGE_BUTTONS,
@@ -19,13 +21,8 @@ from bot.replies.messages import (
     PAGE_PREVIOUS,
     SHARE,
     Controls,
-    Denied,
-    Limited,
     Outcome,
     Reply,
-    Unexpected,
-    Working,
-    audit_channel_line,
     error_text,
     invalid_reason,
     render,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot import program
-from bot.coveo import CoveoError
+from bot.coveo.errors import CoveoError
 from bot.replies.messages import Reply, error_text
 
 

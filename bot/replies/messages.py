@@ -24,11 +24,14 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.access import Refusal
-from bot.apikey import EXPIRING_WITHIN, ApiKey, Care, ExposureReason, Privilege, Status
-from bot.buttons import KeyRef, PageRef
-from bot.command import QUALIFIERS, Command, Help, Invalid, ListKeys, Lookup, Problem
-from bot.coveo import (
+from bot.core.apikey import EXPIRING_WITHIN, ApiKey, Care, ExposureReason, Privilege, Status
+from bot.core.buttons import KeyRef, PageRef
+from bot.core.command import QUALIFIERS, Help, Invalid, Problem
+from bot.core.matching import MatchedBy
+from bot.core.outcomes import Denied, Limited, Refusal, Unexpected, Working
+from bot.core.regions import REGION_URLS, REGIONS, SINGLE_TOKEN_VARIABLE
+from bot.core.text import code, inert, shorten, unescape_slack
+from bot.coveo.errors import (
     BadGateway,
     BadResponse,
     Blocked,
@@ -39,14 +42,12 @@ from bot.coveo import (
     ErrorPage,
     NotAllowed,
     OrganizationNotFound,
+    RegionClosed,
     ResponseTooLarge,
     Throttled,
     TokenRejected,
 )
-from bot.lookup import Failed, Found, Listing, NotFound, RegionClosed, RegionError
-from bot.matching import MatchedBy
-from bot.settings import REGION_URLS, REGIONS, SINGLE_TOKEN_VARIABLE
-from bot.text import code, inert, shorten, unescape_slack
+from bot.coveo.results import Failed, Found, Listing, NotFound, RegionError
 
 MAX_BLOCKS = 50
 SECTION_LIMIT = 3000
@@ -79,40 +80,6 @@ USAGE = (
     "`<org>` is the organization id (lowercase letters and digits) or a pasted admin console URL. "
     "Only you see the answers; the key's secret value is never shown."
 )
-
-
-@dataclass(frozen=True)
-class Denied:
-    reason: Refusal
-    groups: frozenset[str] = frozenset()  # the allowed user groups, to say whom to ask
-
-
-@dataclass(frozen=True)
-class Limited:
-    retry_in: float
-
-
-@dataclass(frozen=True)
-class Working:
-    """The interim answer while Coveo is asked."""
-
-    org: str
-    query: str | None
-    slack_slow: bool = False  # Slack, not Coveo, is slow: it has not yet said who the person is
-
-    @classmethod
-    def of(cls, command: Command, *, slack_slow: bool = False) -> Working:
-        """The interim answer for what was asked (no org or name when it is not a lookup)."""
-        if isinstance(command, ListKeys | Lookup):
-            return cls(command.org, command.name if isinstance(command, Lookup) else None, slack_slow)
-        return cls("", None, slack_slow)
-
-
-@dataclass(frozen=True)
-class Unexpected:
-    """A bug on our side; the user still gets an answer, the details go to the log."""
-
-    reference: str
 
 
 @dataclass(frozen=True)
@@ -908,34 +875,4 @@ def new_reply(text: str, blocks: list[Block]) -> Reply:
     # Slack would link a URL or @here in the user's own words it echoes.
     return Reply(
         text=shorten(text, 3000), blocks=[b.to_dict() for b in (blocks or [section(text)])[:MAX_BLOCKS]]
-    )
-
-
-def audit_channel_line(audit: dict[str, Any]) -> str:
-    """One short line per command for the security team's channel: who, which org and name,
-    what happened, which keys. Built from the audit record, which holds no secret."""
-    parts = [f"/apikeyid by {code(str(audit.get('user_id') or '?'))}"]
-    if audit.get("org"):
-        parts.append(f"org {code(str(audit['org']))}")
-    if audit.get("query"):
-        parts.append(f"“{inert(shorten(str(audit['query']), QUERY_ECHO))}”")
-    outcome = str(audit.get("outcome") or "unknown")
-    detail = audit.get("refusal") or audit.get("error")
-    parts.append(inert(f"{outcome} ({detail})" if detail else outcome))
-    key_ids = audit.get("key_ids") or []
-    if key_ids:
-        shown = ", ".join(code(str(k)) for k in key_ids[:MAX_KEYS_SHOWN])
-        more = len(key_ids) - MAX_KEYS_SHOWN
-        parts.append(f"keys {shown}" + (f" +{more} more" if more > 0 else ""))
-    return shorten(" · ".join(parts), SECTION_LIMIT)
-
-
-def audit_channel_summary(user_id: str, counts: dict[str, int], seconds: float) -> str:
-    """The audit channel's one line for what else a person did over a minute (refusals, limits,
-    help, typos, clicks): everything but a lookup or a share, which get a line each."""
-    total = sum(counts.values())
-    each = ", ".join(f"{inert(what)} ×{n}" for what, n in sorted(counts.items(), key=lambda c: -c[1]))
-    span = f"{round(seconds)} s"
-    return shorten(
-        f"/apikeyid by {code(user_id)} · {total} more (summarised) in {span}: {each}", SECTION_LIMIT
     )

@@ -9,15 +9,16 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block, ButtonElement
 
-from bot.apikey import ApiKey
-from bot.command import Invalid, Problem, org_and_region
+from bot.core.apikey import ApiKey
+from bot.core.command import Invalid, Problem, org_and_region
+from bot.core.outcomes import Denied
+from bot.core.text import code, inert, shorten
 from bot.replies.messages import (
     MAX_BLOCKS,
     NO_BUTTONS,
     OPEN_LOOKUP,
     USAGE,
     Controls,
-    Denied,
     Outcome,
     Reply,
     actions_block,
@@ -30,7 +31,6 @@ from bot.replies.messages import (
     render,
     section,
 )
-from bot.text import code, inert, shorten
 
 LOOKUP_VIEW = "apikeyid_lookup"  # callback id of the lookup modal
 ORG_BLOCK, ORG_INPUT = "org", "org_input"

@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from bot.lifecycle import SOCKET_CLOSE_BOUND
+from bot.serving.lifecycle import SOCKET_CLOSE_BOUND
 from tests.conftest import BotProcess, free_port, message_text, new_org
 from tests.fakes.coveo import FakeCoveo, api_key
 from tests.fakes.slack import APP_TOKEN, FakeSlack

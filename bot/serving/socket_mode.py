@@ -11,10 +11,10 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.errors import SlackApiError
 
-from bot import lifecycle
-from bot.lifecycle import HANDLER_GRACE
-from bot.server import SERVICES, SOCKET, STARTED, add_ops_routes
-from bot.services import Services
+from bot.flow.services import Services
+from bot.serving import lifecycle
+from bot.serving.lifecycle import HANDLER_GRACE
+from bot.serving.ops import SERVICES, SOCKET, STARTED, add_ops_routes
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)

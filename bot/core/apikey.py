@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.text import fold, trigrams
+from bot.core.text import fold, trigrams
 
 EXPIRING_WITHIN = timedelta(days=30)  # an expiry this close is a warning, whatever the status says
 UNUSED_FOR = timedelta(days=90)  # a key not used for this long is a clean-up candidate

@@ -6,9 +6,9 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot import flow
-from bot.interaction import Interaction
-from bot.services import Services
+from bot.flow import pipeline as flow
+from bot.flow.services import Services
+from bot.slack.request import Interaction
 
 
 def register(app: AsyncApp, services: Services) -> None:

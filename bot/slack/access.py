@@ -11,7 +11,6 @@ answer is no.
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import time
 from collections import OrderedDict, deque
@@ -19,8 +18,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.core.outcomes import Refusal
 from bot.settings import Settings
-from bot.slack import Workspace
+from bot.slack.web import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -34,18 +34,6 @@ LOOKUP_TIMEOUT = 2.0  # one Slack read (a user group's members, or users.info)
 # The whole check (a stale group list re-read, then users.info) shares this, from the request's
 # arrival. Past 2.5 s the person gets a "looking up" ack and the answer at response_url.
 ADMISSION_BUDGET = 4.0
-
-
-class Refusal(enum.StrEnum):
-    """Why a person may not use the bot; the values are stable (audit lines, metrics)."""
-
-    BOT_IDENTITY_UNKNOWN = "bot_identity_unknown"  # auth.test has not succeeded yet
-    OTHER_WORKSPACE = "other_workspace"
-    NOT_LISTED = "not_listed"
-    GUEST = "guest"
-    DEACTIVATED = "deactivated"
-    BOT_USER = "bot_user"
-    UNVERIFIED = "unverified"  # Slack could not say who the person is
 
 
 @dataclass(frozen=True)

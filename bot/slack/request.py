@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.access import Requester, is_enterprise_id
 from bot.logs import hide_key_values
+from bot.slack.access import Requester, is_enterprise_id
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from bot.apikey import ApiKey
-from bot.text import fold, trigrams
+from bot.core.apikey import ApiKey
+from bot.core.text import fold, trigrams
 
 # "…1b3e", "...1b3e" or "*1b3e": the end of the masked value customers read off their screen.
 _VALUE_TAIL = re.compile(r"^(?:…|\.{2,}|\*+)\s*([0-9A-Za-z]{4,8})$")

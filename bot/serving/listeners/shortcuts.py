@@ -8,10 +8,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from bot import flow
-from bot.interaction import Interaction
-from bot.replies import LOOKUP_VIEW
-from bot.services import Services
+from bot.flow import pipeline as flow
+from bot.flow.services import Services
+from bot.replies.surfaces import LOOKUP_VIEW
+from bot.slack.request import Interaction
 
 GLOBAL_SHORTCUT = "apikeyid_lookup_shortcut"
 MESSAGE_SHORTCUT = "apikeyid_lookup_message"

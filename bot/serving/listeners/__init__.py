@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.listeners import actions, commands, events, shortcuts
-from bot.services import Services
+from bot.flow.services import Services
+from bot.serving.listeners import actions, commands, events, shortcuts
 
 
 def register(app: AsyncApp, services: Services) -> None:

@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from bot.command import ORG_ID, Invalid, read_query
-from bot.settings import REGIONS
+from bot.core.command import ORG_ID, Invalid, read_query
+from bot.core.regions import REGIONS
 
 MAX_VALUE_CHARS = 2000  # Slack's limit for a button's value
 MAX_PAGE = 100_000

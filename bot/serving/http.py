@@ -15,7 +15,6 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -25,10 +24,10 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.lifecycle import HANDLER_GRACE, drain, stop_signals, unless_stopped
-from bot.lifecycle import start as lifecycle_start
-from bot.lifecycle import stop as lifecycle_stop
-from bot.services import Services
+from bot.serving.lifecycle import HANDLER_GRACE, drain, stop_signals, unless_stopped
+from bot.serving.lifecycle import start as lifecycle_start
+from bot.serving.lifecycle import stop as lifecycle_stop
+from bot.serving.ops import SERVICES, STARTED, STOPPING, add_ops_routes
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,12 +68,7 @@ class _BadRequestsAreRefusals(logging.Filter):
 
 logging.getLogger("aiohttp.server").addFilter(_BadRequestsAreRefusals())
 
-SERVICES = web.AppKey("services", Services)
 BOLT = web.AppKey("bolt", AsyncApp)
-STARTED = web.AppKey("started", float)
-SOCKET = web.AppKey("socket", object)  # Socket Mode client, when the bot runs in that mode
-# Set on SIGTERM in HTTP mode: /readyz says 503 while requests are still served for a moment.
-STOPPING = web.AppKey("stopping", asyncio.Event)
 
 
 async def run_http(settings: Settings) -> int:
@@ -239,63 +233,6 @@ def signature_problem(secret: str, body: bytes, timestamp: str | None, signature
     if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
         return "bad signature"
     return None
-
-
-def add_ops_routes(webapp: web.Application) -> None:
-    """The routes for the platform, the same in HTTP mode and on Socket Mode's health port."""
-    webapp.router.add_get("/healthz", healthz)
-    webapp.router.add_get("/readyz", readyz)
-    webapp.router.add_get("/metrics", metrics)
-
-
-async def healthz(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    last = services.coveo_last_answer()
-    extra = {}
-    socket = request.app.get(SOCKET)
-    if socket is not None:
-        extra["socket_connected"] = await socket.is_connected()  # type: ignore[attr-defined]
-    # 503 while draining, so a load balancer stops sending new commands here.
-    return web.json_response(
-        status=200 if services.accepting else 503,
-        data=extra
-        | {
-            "status": "ok" if services.accepting else "stopping",
-            "mode": "socket" if services.settings.socket_mode else "http",
-            "slack_auth_warm": services.slack_auth.warm,
-            "coveo_last_answer": datetime.fromtimestamp(last, UTC).isoformat() if last else None,
-            "regions": list(services.coveo),
-            "in_flight": services.inflight.count,
-            "uptime_seconds": round(time.time() - request.app[STARTED], 1),
-        },
-    )
-
-
-async def readyz(request: web.Request) -> web.Response:
-    """200 when this process should get requests; 503 with the reasons otherwise.
-
-    Readiness only takes the process out of the load balancer until the reasons go away; a
-    restart would not help (a rejected token or Slack being down outlive it), so liveness stays
-    /healthz."""
-    reasons = request.app[SERVICES].not_ready()
-    stopping = request.app.get(STOPPING)
-    if stopping is not None and stopping.is_set():
-        reasons.insert(0, "shutting_down")  # SIGTERM: still serving, but send nothing new here
-    socket = request.app.get(SOCKET)
-    if socket is not None and not await socket.is_connected():  # type: ignore[attr-defined]
-        # Socket Mode: with no connection, no command can reach this process.
-        reasons.append("socket_disconnected")
-    body: dict[str, Any] = {"ready": not reasons, "reasons": reasons}
-    degraded = [f"coveo_token_rejected:{r}" for r in request.app[SERVICES].rejected_regions()]
-    if degraded and not reasons:
-        body["degraded"] = degraded  # ready: the other regions still answer (see not_ready)
-    return web.json_response(body, status=503 if reasons else 200)
-
-
-async def metrics(request: web.Request) -> web.Response:
-    """Prometheus' text format; bounded labels, no user data (see bot/metrics.py)."""
-    body, content_type = request.app[SERVICES].metrics.exposition()
-    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 def _refuse(status: int, reason: str) -> web.Response:

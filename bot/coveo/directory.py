@@ -14,90 +14,25 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.apikey import ApiKey, Care, most_urgent_first
-from bot.command import Invalid, ListKeys, Lookup, read_query
-from bot.coveo import (
+from bot.core.apikey import Care, most_urgent_first
+from bot.core.command import Invalid, ListKeys, Lookup, read_query
+from bot.core.matching import Hits, NoHit, closest, find, find_all
+from bot.core.text import fold, trigrams
+from bot.coveo.client import CoveoClient
+from bot.coveo.errors import (
     ClientFailure,
-    CoveoClient,
     CoveoError,
-    KeyList,
     NotAllowed,
-    Organization,
     OrganizationNotFound,
+    RegionClosed,
     TokenRejected,
 )
-from bot.matching import Hits, MatchedBy, NoHit, closest, find, find_all
-from bot.metrics import Metrics
-from bot.settings import SINGLE_TOKEN_VARIABLE
-from bot.text import fold, trigrams
-
-
-@dataclass(frozen=True)
-class Found:
-    org: str
-    query: str
-    keys: list[ApiKey]
-    how: MatchedBy
-    request_id: str | None = None  # Coveo's id for the call that listed the keys
-    region: str = ""  # the region that answered
-
-
-@dataclass(frozen=True)
-class NotFound:
-    org: str
-    query: str
-    suggestions: list[str]
-    total: int
-    request_id: str | None = None
-    region: str = ""
-
-
-@dataclass(frozen=True)
-class Listing:
-    """Every key of the org, or (with `care`) the keys that need that care, most urgent first."""
-
-    org: str
-    keys: list[ApiKey]
-    request_id: str | None = None
-    region: str = ""
-    query: str | None = None  # the query that asked for the keys that need care (`is:exposed search`)
-    care: tuple[Care, ...] = ()
-    name: str = ""  # the name part of that query
-    total: int = 0  # keys in the org (with `care`: before filtering; with a name too: those it matches)
-
-
-@dataclass(frozen=True)
-class RegionError:
-    """What one region answered instead of the org's keys."""
-
-    region: str
-    error: CoveoError
-    token_variable: str = SINGLE_TOKEN_VARIABLE  # what the admin rotates when the token was rejected
-
-    @property
-    def plain_not_found(self) -> bool:
-        return isinstance(self.error, OrganizationNotFound)
-
-
-@dataclass(frozen=True)
-class Failed:
-    """No region gave the org's keys. `error` and `region` are the failure to act on first;
-    `asked` is every region asked and its answer."""
-
-    org: str
-    error: CoveoError
-    region: str
-    similar_orgs: list[Organization] = field(default_factory=list)
-    asked: tuple[RegionError, ...] = ()
-    unserved_hint: str | None = None  # the pasted URL's region, which the bot has no token for
-
-
-Result = Found | NotFound | Listing | Failed
-
+from bot.coveo.hooks import CoveoHooks, NoHooks
+from bot.coveo.results import Failed, Found, KeyList, Listing, NotFound, Organization, RegionError, Result
 
 ORG_LIST_TTL = 300.0  # the organisations a token sees change rarely
 REMEMBER_FOR = 24 * 3600.0  # an org's region almost never changes; the key cache is much shorter
@@ -114,10 +49,6 @@ class _Entry:
 class _Flight:
     task: asyncio.Task[KeyList]
     waiters: int = 0
-
-
-class RegionClosed(CoveoError):
-    """A region this person may not ask (it has its own user groups): it was not asked."""
 
 
 class NoRegion(Exception):
@@ -144,11 +75,11 @@ class KeyDirectory:
         remember_for: float = REMEMBER_FOR,
         max_remembered: int = REMEMBER_AT_MOST,
         clock: Callable[[], float] = time.monotonic,
-        metrics: Metrics | None = None,
+        hooks: CoveoHooks | None = None,
         suggest: bool = True,
     ) -> None:
         clients = {coveo.region: coveo} if isinstance(coveo, CoveoClient) else dict(coveo)
-        self.metrics = metrics or Metrics()
+        self.hooks: CoveoHooks = hooks or NoHooks()
         self.clients: dict[str, CoveoClient] = clients
         self.suggest = suggest  # False: never suggest (so never reveal) other organizations
         self.ttl = ttl
@@ -312,10 +243,10 @@ class KeyDirectory:
         slot = (region or next(iter(self.clients)), org)
         entry = self._cache.get(slot)
         if entry and not fresh and self.clock() - entry.fetched_at < self.ttl:
-            self.metrics.cache_lookup(hit=True)
+            self.hooks.cache_lookup(hit=True)
             self._cache.move_to_end(slot)
             return entry.listed, True
-        self.metrics.cache_lookup(hit=False)  # a forced fresh look is a miss too: it asks Coveo
+        self.hooks.cache_lookup(hit=False)  # a forced fresh look is a miss too: it asks Coveo
         flight = self._in_flight.get(slot)
         if flight is None:
             flight = _Flight(asyncio.create_task(self._fetch(slot, deadline)))

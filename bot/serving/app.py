@@ -7,9 +7,9 @@ import logging
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 
-from bot import listeners
-from bot.services import Services
-from bot.slack import web_client
+from bot.flow.services import Services
+from bot.serving import listeners
+from bot.slack.web import web_client
 
 
 class _DropTokenUnusedWarning(logging.Filter):

@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
-from bot.apikey import Care
-from bot.text import unescape_slack
+from bot.core.apikey import Care
+from bot.core.text import unescape_slack
 
 # Coveo organisation ids are lowercase letters and digits (e.g. "mycoveoorganization8tp8wu3");
 # anything else is refused before a request can leave.

@@ -36,7 +36,6 @@ import asyncio
 import json
 import logging
 import random
-import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,11 +47,28 @@ from urllib.parse import quote
 import httpx
 
 from bot import logs
-from bot.apikey import ApiKey, parse_api_keys
-from bot.command import ORG_ID
-from bot.metrics import Metrics
+from bot.core.apikey import parse_api_keys
+from bot.core.command import ORG_ID
+from bot.coveo.errors import (
+    BadGateway,
+    BadResponse,
+    Blocked,
+    ClientFailure,
+    CoveoError,
+    CoveoTimeout,
+    CoveoUnavailable,
+    ErrorPage,
+    NotAllowed,
+    OrganizationNotFound,
+    ResponseTooLarge,
+    Throttled,
+    TokenRejected,
+)
+from bot.coveo.hooks import OTHER, CoveoHooks, NoHooks, failure_status
+from bot.coveo.results import KeyList, Organization
+from bot.coveo.transport import AiohttpTransport
+from bot.outbound import Outbound
 from bot.settings import RegionSettings, Secret, Settings, header_problem, header_safe
-from bot.transport import AiohttpTransport, Outbound
 
 log = logging.getLogger(__name__)
 
@@ -67,91 +83,6 @@ MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 TOKEN_REJECTED_FOR = 300.0  # how long a rejected token keeps /readyz at 503 without a new one
 REQUEST_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 MAX_CONNECTIONS = 100  # per region and process; aiohttp's default, and what the benchmark's floor uses
-
-
-class CoveoError(Exception):
-    """A Coveo call failed. `detail` is for logs; users see text from `replies.py`."""
-
-    def __init__(
-        self,
-        detail: str,
-        *,
-        status: int | None = None,
-        error_code: str | None = None,
-        request_id: str | None = None,
-        retry_after: float | None = None,
-        message: str | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.message = message  # Coveo's own explanation (its `detail` or `message`), when it gave one
-        self.status = status
-        self.error_code = error_code
-        self.request_id = request_id
-        self.retry_after = retry_after
-
-    @property
-    def kind(self) -> str:
-        """A short stable name for logs and the audit trail."""
-        return re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
-
-
-class TokenRejected(CoveoError): ...
-
-
-class NotAllowed(CoveoError): ...
-
-
-class OrganizationNotFound(CoveoError): ...
-
-
-class Throttled(CoveoError): ...
-
-
-class Blocked(CoveoError): ...
-
-
-class CoveoUnavailable(CoveoError): ...
-
-
-class BadGateway(CoveoUnavailable): ...
-
-
-class CoveoTimeout(CoveoUnavailable): ...
-
-
-class BadResponse(CoveoError): ...
-
-
-class ErrorPage(BadResponse): ...
-
-
-class ResponseTooLarge(BadResponse):
-    failure_label = "too_large"  # how /metrics counts the request
-
-
-class ClientFailure(CoveoError):
-    """A call failed in an unexpected way (not one of Coveo's answers): kept to its region."""
-
-    @classmethod
-    def of(cls, exc: BaseException) -> ClientFailure:
-        # Its type only: the exception's text may quote the token or the answer.
-        return cls(f"the call to Coveo failed in the bot ({type(exc).__name__})")
-
-
-@dataclass(frozen=True)
-class KeyList:
-    """An organisation's API keys, with the id Coveo gave the request that listed them."""
-
-    keys: list[ApiKey]
-    request_id: str | None
-
-
-@dataclass(frozen=True)
-class Organization:
-    id: str
-    display_name: str
-    region: str = ""  # the region whose token sees it
 
 
 class TokenSource:
@@ -202,13 +133,13 @@ class CoveoClient:
         base_url: str,
         tokens: TokenSource,
         region: str = "us",
-        metrics: Metrics | None = None,
+        hooks: CoveoHooks | None = None,
         policy: Outbound | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.tokens = tokens
         self.region = region
-        self.metrics = metrics or Metrics()
+        self.hooks: CoveoHooks = hooks or NoHooks()
         self._http = new_http_client(policy)
         self.last_answer_at: float | None = None  # wall-clock time Coveo last answered, for /healthz
         # Coveo said no to the token, even freshly re-read, and has not said yes since (for /readyz).
@@ -216,23 +147,23 @@ class CoveoClient:
 
     @classmethod
     def for_region(
-        cls, region: RegionSettings, metrics: Metrics | None = None, policy: Outbound | None = None
+        cls, region: RegionSettings, hooks: CoveoHooks | None = None, policy: Outbound | None = None
     ) -> CoveoClient:
         """The client for one configured region; the token is re-read from its file when there is one."""
         return cls(
             region.platform_url,
             TokenSource(region.token, region.token_file, region.token_variable),
             region.name,
-            metrics,
+            hooks,
             policy,
         )
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, metrics: Metrics | None = None, policy: Outbound | None = None
+        cls, settings: Settings, hooks: CoveoHooks | None = None, policy: Outbound | None = None
     ) -> dict[str, CoveoClient]:
         """One client per region the settings configure, by region name, in the settings' order."""
-        return {r.name: cls.for_region(r, metrics, policy) for r in settings.coveo_regions}
+        return {r.name: cls.for_region(r, hooks, policy) for r in settings.coveo_regions}
 
     def token_known_rejected(self) -> bool:
         """Whether Coveo rejected this region's token (after re-reading its file) and has accepted
@@ -313,9 +244,17 @@ class CoveoClient:
             if remaining <= 0:
                 raise CoveoTimeout("no answer from Coveo before the deadline")
             try:
-                async with self.metrics.coveo_request(self.region) as timed, asyncio.timeout(remaining):
-                    answer = await self._fetch(url, remaining)
-                    timed.status = answer.status
+                started = time.monotonic()
+                status: int | str = OTHER
+                try:
+                    async with asyncio.timeout(remaining):
+                        answer = await self._fetch(url, remaining)
+                        status = answer.status
+                except BaseException as exc:
+                    status = failure_status(exc)
+                    raise
+                finally:
+                    self.hooks.coveo_request(self.region, status, time.monotonic() - started)
             except (TimeoutError, httpx.TimeoutException):
                 error: CoveoError = CoveoTimeout("Coveo did not answer in time")
             except httpx.HTTPError as exc:
@@ -343,7 +282,7 @@ class CoveoClient:
                     "pause": round(pause, 3),
                 },
             )
-            self.metrics.coveo_retry(self.region)
+            self.hooks.coveo_retry(self.region)
             await asyncio.sleep(pause)
 
     async def _fetch(self, url: str, remaining: float) -> _Answer:

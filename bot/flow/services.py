@@ -12,14 +12,14 @@ from typing import Any
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.access import AccessControl, RateLimiter
-from bot.coveo import CoveoClient
-from bot.lookup import KeyDirectory
+from bot.coveo.client import CoveoClient
+from bot.coveo.directory import KeyDirectory
 from bot.metrics import Metrics
-from bot.replies.messages import audit_channel_line, audit_channel_summary
 from bot.settings import Settings
-from bot.slack import AUDIT_FLUSH, AuditChannel, ResponsePoster, SlackAuth, web_client
-from bot.transport import Outbound
+from bot.slack.access import AccessControl, RateLimiter
+from bot.slack.audit_channel import AuditChannel
+from bot.slack.responses import ResponsePoster
+from bot.slack.web import SlackAuth
 
 
 class Counter:
@@ -125,83 +125,6 @@ class Services:
     metrics: Metrics
     audit_channel: AuditChannel | None = None
     accepting: bool = True
-
-    @classmethod
-    def open(cls, settings: Settings) -> Services:
-        """Create the shared clients; call inside the running event loop."""
-        metrics = Metrics()
-        # One outbound policy (proxies and NO_PROXY from the environment, never ~/.netrc, no
-        # redirects) for Coveo, the Web API and response_url alike.
-        policy = Outbound()
-        coveo = CoveoClient.from_settings(settings, metrics, policy)
-        bot_token = settings.slack_bot_token.reveal() if settings.slack_bot_token else None
-        slack_client = web_client(settings.slack_api_url, bot_token, policy=policy)
-        slack_auth = SlackAuth(slack_client)
-        session = policy.session()
-        inflight = InFlight()
-        audit_channel: AuditChannel | None = None
-        if settings.audit_channel:
-            audit_channel = channel = AuditChannel(
-                slack_client,
-                settings.audit_channel,
-                line=audit_channel_line,
-                summary=audit_channel_summary,
-                on_drop=metrics.audit_channel_dropped,
-            )
-            channel.start()
-            # The drain waits for the commands, then gives the channel what is left of its
-            # grace, at most AUDIT_FLUSH seconds: the shutdown's bound does not move.
-            inflight.then_wait(lambda left: channel.flush(min(left, AUDIT_FLUSH)))
-        services = cls(
-            settings=settings,
-            coveo=coveo,
-            directory=KeyDirectory(coveo, settings.cache_ttl, metrics=metrics, suggest=settings.suggest_orgs),
-            slack_client=slack_client,
-            slack_auth=slack_auth,
-            access=AccessControl(settings, slack_client, lambda: slack_auth.workspace),
-            limiter=RateLimiter(settings.rate_limit_per_minute),
-            poster=ResponsePoster(
-                session,
-                slack_api_url=settings.slack_api_url,
-                policy=policy,
-                on_failure=metrics.response_url_failed,
-            ),
-            inflight=inflight,
-            session=session,
-            metrics=metrics,
-            audit_channel=audit_channel,
-        )
-        metrics.watch(
-            in_flight=lambda: services.inflight.count,
-            token_rejected={region: client.token_known_rejected for region, client in coveo.items()},
-            access_list_read=(
-                services.access.last_group_read
-                if settings.allowed_usergroups or settings.region_usergroups
-                else None
-            ),
-        )
-        return services
-
-    def not_ready(self) -> list[str]:
-        """Why this process should get no new requests now (for /readyz); [] when it is ready."""
-        reasons = [] if self.accepting else ["draining"]
-        if not self.slack_auth.warm:
-            reasons.append("slack_auth_pending")  # auth.test has not succeeded: everyone is refused
-        rejected = self.rejected_regions()
-        if len(rejected) == len(self.coveo):
-            # Only when no region can answer: one region's expired token must not take the other
-            # regions' answers away (every replica shares the tokens, so all would go unready at once
-            # and Slack would show its own error instead of the bot's "rotate COVEO_ACCESS_TOKEN_EU").
-            reasons += [f"coveo_token_rejected:{r}" for r in rejected]
-        return reasons
-
-    def rejected_regions(self) -> list[str]:
-        """Regions whose Coveo token is known rejected (for /readyz: `degraded` while others answer)."""
-        return [r for r, c in self.coveo.items() if c.token_known_rejected()]
-
-    def coveo_last_answer(self) -> float | None:
-        """When any region's Coveo last answered (wall clock), for /healthz."""
-        return max((c.last_answer_at for c in self.coveo.values() if c.last_answer_at), default=None)
 
     async def close(self) -> None:
         if self.audit_channel is not None:

@@ -14,10 +14,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from bot import flow
-from bot.interaction import Interaction
-from bot.replies import DISMISS, OPEN_CONSOLE, OPEN_LOOKUP, PAGE_NEXT, PAGE_PREVIOUS, SHARE
-from bot.services import Services
+from bot.flow import pipeline as flow
+from bot.flow.services import Services
+from bot.replies.messages import DISMISS, OPEN_CONSOLE, OPEN_LOOKUP, PAGE_NEXT, PAGE_PREVIOUS, SHARE
+from bot.slack.request import Interaction
 
 KIND_OF = {SHARE: "shared", PAGE_NEXT: "paged", PAGE_PREVIOUS: "paged", DISMISS: "dismissed"}
 

@@ -19,26 +19,20 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from bot import lookup
-from bot.access import ADMISSION_BUDGET, LOOKUP_TIMEOUT
-from bot.buttons import KeyRef, PageRef, TamperedValue
-from bot.command import Help, Invalid, ListKeys, Lookup, find_org, from_fields, parse
-from bot.interaction import Interaction
-from bot.logs import AUDIT
-from bot.matching import MatchedBy
-from bot.replies import (
-    MESSAGE_BUTTONS,
-    MODAL_BUTTONS,
+from bot.core.buttons import KeyRef, PageRef, TamperedValue
+from bot.core.command import Help, Invalid, ListKeys, Lookup, find_org, from_fields, parse
+from bot.core.matching import MatchedBy
+from bot.core.outcomes import Denied, Limited, Unexpected, Working
+from bot.core.text import shorten
+from bot.coveo import directory
+from bot.coveo.results import Failed, Found, Result
+from bot.flow.audit import AUDIT_QUERY_LIMIT, Audit
+from bot.flow.services import Services
+from bot.replies.messages import MESSAGE_BUTTONS, MODAL_BUTTONS, Controls, Outcome, Reply, render
+from bot.replies.surfaces import (
     NAME_BLOCK,
     ORG_BLOCK,
-    Controls,
-    Denied,
-    Limited,
-    Outcome,
     RegionAccess,
-    Reply,
-    Unexpected,
-    Working,
     answer_modal,
     dismissed,
     home_view,
@@ -47,86 +41,22 @@ from bot.replies import (
     modal_errors,
     modal_of,
     not_in_modal,
-    render,
     replaced,
     share_confirmation,
     shared_copy,
     sharing_off,
     tampered_button,
 )
-from bot.services import Services
-from bot.text import shorten
+from bot.slack.access import ADMISSION_BUDGET, LOOKUP_TIMEOUT
+from bot.slack.request import Interaction
 
 log = logging.getLogger(__name__)
 # Slack drops a reply that comes 3 s after its request; this leaves room for the trip back.
 LAST_ACK_AFTER = 2.5
 SLACK_ACK_LIMIT = 3.0  # past this, an ack carries nothing Slack will show: the answer goes elsewhere
 OPEN_CHECK_BUDGET = 1.5  # a shortcut's trigger_id expires 3 s after the click
-AUDIT_QUERY_LIMIT = 300  # names are free text; a pasted novel should not become a 4 KB log line
 
 Ack = Callable[..., Awaitable[Any]]
-
-
-class Audit:
-    """One audit line per command, click or submission: written once, whatever happens."""
-
-    def __init__(self, services: Services, event: str, who: Interaction) -> None:
-        self.services = services
-        self.started = who.received_at
-        self.written = False
-        self.fields: dict[str, Any] = {
-            "event": event,
-            "team_id": who.team_id,
-            "enterprise_id": who.enterprise_id,
-            "user_id": who.user_id,
-            "channel_id": who.channel_id,
-        }
-
-    def update(self, **fields: Any) -> None:
-        self.fields.update(fields)
-
-    def asked(self, command: ListKeys | Lookup) -> None:
-        name = command.name if isinstance(command, Lookup) else None
-        self.fields.update(org=command.org, query=shorten(name, AUDIT_QUERY_LIMIT) if name else None)
-
-    def result(self, result: lookup.Result) -> None:
-        fields = self.fields
-        if not isinstance(result, lookup.Failed):
-            fields["coveo_request_id"] = result.request_id
-            fields["region"] = result.region
-        if isinstance(result, lookup.Found):
-            fields.setdefault("outcome", "found" if len(result.keys) == 1 else "several")
-            fields["key_ids"] = [k.id for k in result.keys][:50]
-            fields["matched_by"] = result.how.value
-        elif isinstance(result, lookup.NotFound):
-            fields.setdefault("outcome", "none")
-        elif isinstance(result, lookup.Listing):
-            fields.setdefault("outcome", "listed")
-            fields["key_count"] = len(result.keys)
-        else:
-            fields["outcome"] = "error"
-            fields["error"] = result.error.kind
-            fields["status"] = result.error.status
-            fields["coveo_request_id"] = result.error.request_id
-            fields["region"] = result.region
-            fields["regions_asked"] = {a.region: a.error.kind for a in result.asked}
-
-    def write(self) -> None:
-        if self.written:
-            return
-        self.written = True
-        self.fields["latency_ms"] = round((time.monotonic() - self.started) * 1000, 1)
-        # The trail must never cost the user their answer.
-        try:
-            AUDIT.info(str(self.fields["event"]), extra=self.fields)
-        except Exception:
-            log.exception("could not write the audit line")
-        self.services.metrics.audited(self.fields, self.fields["latency_ms"] / 1000)
-        channel = self.services.audit_channel
-        if channel is not None:
-            # Queued (refusals and limits summarised), posted at Slack's pace by one sender:
-            # a slow or failing audit channel never delays anyone's answer.
-            channel.record(self.fields)
 
 
 async def admit(services: Services, who: Interaction, audit: Audit) -> Denied | Limited | None:
@@ -148,19 +78,19 @@ def controls(services: Services) -> Controls:
     return MESSAGE_BUTTONS if share else Controls(dismiss=True, paging=True)
 
 
-async def run_lookup(services: Services, command: ListKeys | Lookup, who: Interaction) -> lookup.Result:
+async def run_lookup(services: Services, command: ListKeys | Lookup, who: Interaction) -> Result:
     deadline = who.received_at + services.settings.answer_deadline
     # Regions with their own user groups, checked before any call to them (a stale list is read
     # again, at most LOOKUP_TIMEOUT: the background refresh normally keeps it fresh).
     closed: frozenset[str] = frozenset()
     if services.settings.region_usergroups:
         closed = await services.access.closed_regions(who.user_id, time.monotonic() + LOOKUP_TIMEOUT)
-    return await lookup.run(command, services.directory, deadline=deadline, closed=closed)
+    return await directory.run(command, services.directory, deadline=deadline, closed=closed)
 
 
 async def within_budget(
     services: Services, command: ListKeys | Lookup, who: Interaction
-) -> tuple[asyncio.Task[lookup.Result], bool]:
+) -> tuple[asyncio.Task[Result], bool]:
     """Start the lookup; wait for it while the inline budget lasts. True when it is done."""
     work = asyncio.create_task(run_lookup(services, command, who))
     now = time.monotonic()
@@ -205,7 +135,7 @@ async def answer_command(services: Services, who: Interaction, ack: Ack) -> None
             if not isinstance(outcome, Working):
                 await _answer_elsewhere(services, who, message, audit)
 
-    work: asyncio.Task[lookup.Result] | None = None
+    work: asyncio.Task[Result] | None = None
     gate: asyncio.Task[Denied | Limited | None] | None = None
     handed_over = False  # to the task that posts the answer later, which writes the audit line
     with services.inflight.track(), services.inflight.acking():
@@ -297,7 +227,7 @@ async def _admit_later(
     audit: Audit,
 ) -> None:
     """The rest of a slash command whose admission outlasted the ack: every answer goes to response_url."""
-    work: asyncio.Task[lookup.Result] | None = None
+    work: asyncio.Task[Result] | None = None
     try:
         stop = await gate
         if stop is not None:
@@ -327,7 +257,7 @@ async def _admit_later(
 
 async def _post_later(
     services: Services,
-    work: asyncio.Task[lookup.Result],
+    work: asyncio.Task[Result],
     answer: Callable[[Outcome, Controls | None], Awaitable[None]],
     audit: Audit,
 ) -> None:
@@ -405,9 +335,9 @@ async def _share(services: Services, who: Interaction, audit: Audit) -> None:
         return
     result = await run_lookup(services, Lookup(ref.org, ref.key_id, ref.region or None), who)
     audit.result(result)
-    if not (isinstance(result, lookup.Found) and result.how is MatchedBy.ID):
-        audit.update(outcome="gone" if not isinstance(result, lookup.Failed) else "error")
-        if isinstance(result, lookup.Failed):
+    if not (isinstance(result, Found) and result.how is MatchedBy.ID):
+        audit.update(outcome="gone" if not isinstance(result, Failed) else "error")
+        if isinstance(result, Failed):
             await _answer_click(services, who, render(result, datetime.now(UTC)).to_slack())
         else:
             await _answer_click(services, who, key_gone(ref.key_id, ref.org))
@@ -431,7 +361,7 @@ async def _page(services: Services, who: Interaction, audit: Audit) -> None:
     )
     result = await run_lookup(services, command, who)
     audit.result(result)
-    audit.update(outcome="paged" if not isinstance(result, lookup.Failed) else "error")
+    audit.update(outcome="paged" if not isinstance(result, Failed) else "error")
     page_controls = MODAL_BUTTONS if who.in_modal else controls(services)
     reply = render(result, datetime.now(UTC), page=ref.page, controls=page_controls)
     if who.in_modal:
@@ -498,7 +428,7 @@ async def answer_modal_submission(services: Services, who: Interaction, ack: Ack
     audit = Audit(services, "modal", who)
     ack = services.metrics.timed_ack(ack, "modal", who.received_at)
     handed_over = False
-    work: asyncio.Task[lookup.Result] | None = None
+    work: asyncio.Task[Result] | None = None
     gate: asyncio.Task[Denied | Limited | None] | None = None
     with services.inflight.track(), services.inflight.acking():
         try:
@@ -555,7 +485,7 @@ async def _admit_modal_later(
     services: Services, who: Interaction, gate: asyncio.Task[Denied | Limited | None], audit: Audit
 ) -> None:
     """The rest of a modal submission whose admission outlasted the ack: the modal is updated."""
-    work: asyncio.Task[lookup.Result] | None = None
+    work: asyncio.Task[Result] | None = None
     try:
         stop = await gate
         command = from_fields(who.inputs.get(ORG_BLOCK, ""), who.inputs.get(NAME_BLOCK, ""))
@@ -584,7 +514,7 @@ async def _admit_modal_later(
 
 
 async def _update_later(
-    services: Services, who: Interaction, work: asyncio.Task[lookup.Result], audit: Audit
+    services: Services, who: Interaction, work: asyncio.Task[Result], audit: Audit
 ) -> None:
     try:
         result = await work

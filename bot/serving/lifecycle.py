@@ -11,10 +11,12 @@ from typing import TypeVar
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.app import build_app
-from bot.services import Services
+from bot.flow.services import Services
+from bot.serving.app import build_app
+from bot.serving.wiring import open_services
 from bot.settings import Settings
-from bot.slack import AUDIT_FLUSH, ResponsePoster
+from bot.slack.audit_channel import AUDIT_FLUSH
+from bot.slack.responses import ResponsePoster
 
 log = logging.getLogger(__name__)
 GC_THRESHOLD = 50_000
@@ -48,7 +50,7 @@ async def unless_stopped(stop: asyncio.Event, work: Awaitable[T]) -> T | None:
 
 async def start(settings: Settings) -> tuple[Services, AsyncApp]:
     """Open the shared clients, build the app, warm up Slack's `auth.test` and the group lists."""
-    services = Services.open(settings)
+    services = open_services(settings)
     app = build_app(services)
     await services.slack_auth.start()
     services.access.start()
