@@ -30,7 +30,7 @@ from prometheus_client import (
 )
 
 from bot import version
-from bot.core.outcomes import Refusal
+from bot.core.outcomes import Event, Outcome, Refusal
 from bot.core.regions import REGIONS
 
 # The `_created` series double every counter and histogram for a timestamp Prometheus does not
@@ -39,33 +39,21 @@ disable_created_metrics()  # type: ignore[no-untyped-call]  # not annotated upst
 
 OTHER = "other"  # the one label value anything unexpected becomes
 
-# What `bot.flow.Audit` writes as `event`: a slash command, each kind of click, the lookup modal.
-KINDS = frozenset({"command", "shared", "paged", "dismissed", "opened", "modal", "home"})
-# Every `outcome` bot.flow writes into an audit line.
-OUTCOMES = frozenset(
-    {
-        "found",
-        "several",
-        "none",
-        "listed",
-        "denied",
-        "limited",
-        "help",
-        "invalid",
-        "error",
-        "cancelled",
-        "shared",
-        "paged",
-        "dismissed",
-        "tampered",
-        "sharing_off",
-        "gone",
-        "opened",
-        "home",
-    }
+# The audit line's `event` and `outcome` (bot/flow/audit.py writes them from these enums).
+KINDS = frozenset(Event)
+OUTCOMES = frozenset(Outcome)
+COMMAND_OUTCOMES = (
+    Outcome.FOUND,
+    Outcome.SEVERAL,
+    Outcome.NONE,
+    Outcome.LISTED,
+    Outcome.DENIED,
+    Outcome.LIMITED,
+    Outcome.HELP,
+    Outcome.INVALID,
+    Outcome.ERROR,
 )
-COMMAND_OUTCOMES = ("found", "several", "none", "listed", "denied", "limited", "help", "invalid", "error")
-REASONS = frozenset(r.value for r in Refusal)
+REASONS = frozenset(Refusal)
 COVEO_FAILURES = ("timeout", "network", "cancelled", "too_large")  # Coveo statuses that are not HTTP ones
 
 # Slack wants the ack within 3 s; the buckets are dense below that.

@@ -9,6 +9,41 @@ from dataclasses import dataclass
 from bot.core.command import Command, ListKeys, Lookup
 
 
+class Event(enum.StrEnum):
+    """What a person did, as the audit line's `event` and the metrics' `kind` name it."""
+
+    COMMAND = "command"  # the slash command
+    MODAL = "modal"  # the lookup modal submitted
+    SHARED = "shared"  # Share in channel clicked
+    PAGED = "paged"  # Next or Previous clicked
+    DISMISSED = "dismissed"  # Dismiss clicked
+    OPENED = "opened"  # a shortcut or the Home tab's button: the lookup modal opened
+    HOME = "home"  # the Home tab opened
+
+
+class Outcome(enum.StrEnum):
+    """How it ended, as the audit line's `outcome` and the metrics' label name it."""
+
+    FOUND = "found"  # one key
+    SEVERAL = "several"  # more than one key matched
+    NONE = "none"  # no key matched
+    LISTED = "listed"  # the org's keys, or those that need care
+    DENIED = "denied"
+    LIMITED = "limited"
+    HELP = "help"
+    INVALID = "invalid"  # not a command the bot understands (a bad org id, say)
+    ERROR = "error"  # Coveo failed, or the bot did
+    CANCELLED = "cancelled"  # the process stopped before the answer
+    SHARED = "shared"
+    PAGED = "paged"
+    DISMISSED = "dismissed"
+    TAMPERED = "tampered"  # a button value the bot did not write
+    SHARING_OFF = "sharing_off"
+    GONE = "gone"  # the key to share is no longer there
+    OPENED = "opened"
+    HOME = "home"
+
+
 class Refusal(enum.StrEnum):
     """Why a person may not use the bot; the values are stable (audit lines, metrics)."""
 

@@ -1,22 +1,6 @@
 """Async client for the one Coveo Platform call the bot makes: list an organisation's API keys.
 
-Every failure becomes a `CoveoError` carrying the HTTP status, Coveo's error code
-and request id (for support tickets); `replies.py` turns each kind into user text.
-
-    CoveoError
-    ├── TokenRejected          401 or 419: the service user's token expired, was revoked, or is another region's
-    ├── NotAllowed             403: the token lacks the API key View privilege on this org
-    ├── OrganizationNotFound   404: no such org in this client's region
-    ├── Throttled              429: Coveo asks us to slow down (retry_after seconds)
-    ├── Blocked                Coveo's web application firewall blocked the request (x-coveo-waf-action: block)
-    ├── CoveoUnavailable       5xx or network failure
-    │   ├── BadGateway         502: Coveo could not reach one of its own services
-    │   └── CoveoTimeout       no answer before the command's deadline
-    ├── BadResponse            an answer that is not the JSON we expect (or a redirect)
-    │   ├── ErrorPage          an HTML error page instead of the API's JSON (a proxy, a wrong host)
-    │   └── ResponseTooLarge   a body past MAX_RESPONSE_BYTES
-    └── ClientFailure          anything else that went wrong in this one call (a bug, a local
-                               problem): still this region's failure, never the whole answer's
+Every failure becomes one of the errors of `bot/coveo/errors.py` (the tree is drawn there).
 
 Error answers are read the way Coveo's own client reads them (coveo/platform-client,
 src/handlers/response/ResponseHandlers.ts): the WAF header first, then 502, then an HTML body,

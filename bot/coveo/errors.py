@@ -1,12 +1,34 @@
-"""The Coveo errors, one tree: every failure of a Coveo call becomes one of these."""
+"""The Coveo errors, one tree: every failure of a Coveo call becomes one of these.
+
+Every failure becomes a `CoveoError` carrying the HTTP status, Coveo's error code
+and request id (for support tickets); bot/replies/ turns each kind into user text.
+
+    CoveoError
+    ├── TokenRejected          401 or 419: the service user's token expired, was revoked, or is another region's
+    ├── NotAllowed             403: the token lacks the API key View privilege on this org
+    ├── OrganizationNotFound   404: no such org in this client's region
+    ├── Throttled              429: Coveo asks us to slow down (retry_after seconds)
+    ├── Blocked                Coveo's web application firewall blocked the request (x-coveo-waf-action: block)
+    ├── CoveoUnavailable       5xx or network failure
+    │   ├── BadGateway         502: Coveo could not reach one of its own services
+    │   └── CoveoTimeout       no answer before the command's deadline
+    ├── BadResponse            an answer that is not the JSON we expect (or a redirect)
+    │   ├── ErrorPage          an HTML error page instead of the API's JSON (a proxy, a wrong host)
+    │   └── ResponseTooLarge   a body past MAX_RESPONSE_BYTES
+    ├── ClientFailure          anything else that went wrong in this one call (a bug, a local
+    │                          problem): still this region's failure, never the whole answer's
+    └── RegionClosed           a region this person may not ask (its own user groups): not asked at all
+
+Each has a stable `kind` for audit lines and logs.
+"""
 
 from __future__ import annotations
 
-import re
-
 
 class CoveoError(Exception):
-    """A Coveo call failed. `detail` is for logs; users see text from `replies.py`."""
+    """A Coveo call failed. `detail` is for logs; users see text from bot/replies/."""
+
+    kind = "coveo_error"  # stable: audit lines and logs name the error by it
 
     def __init__(
         self,
@@ -26,48 +48,57 @@ class CoveoError(Exception):
         self.request_id = request_id
         self.retry_after = retry_after
 
-    @property
-    def kind(self) -> str:
-        """A short stable name for logs and the audit trail."""
-        return re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
+
+class TokenRejected(CoveoError):
+    kind = "token_rejected"
 
 
-class TokenRejected(CoveoError): ...
+class NotAllowed(CoveoError):
+    kind = "not_allowed"
 
 
-class NotAllowed(CoveoError): ...
+class OrganizationNotFound(CoveoError):
+    kind = "organization_not_found"
 
 
-class OrganizationNotFound(CoveoError): ...
+class Throttled(CoveoError):
+    kind = "throttled"
 
 
-class Throttled(CoveoError): ...
+class Blocked(CoveoError):
+    kind = "blocked"
 
 
-class Blocked(CoveoError): ...
+class CoveoUnavailable(CoveoError):
+    kind = "coveo_unavailable"
 
 
-class CoveoUnavailable(CoveoError): ...
+class BadGateway(CoveoUnavailable):
+    kind = "bad_gateway"
 
 
-class BadGateway(CoveoUnavailable): ...
+class CoveoTimeout(CoveoUnavailable):
+    kind = "coveo_timeout"
 
 
-class CoveoTimeout(CoveoUnavailable): ...
+class BadResponse(CoveoError):
+    kind = "bad_response"
 
 
-class BadResponse(CoveoError): ...
-
-
-class ErrorPage(BadResponse): ...
+class ErrorPage(BadResponse):
+    kind = "error_page"
 
 
 class ResponseTooLarge(BadResponse):
     """A body past MAX_RESPONSE_BYTES."""
 
+    kind = "response_too_large"
+
 
 class ClientFailure(CoveoError):
     """A call failed in an unexpected way (not one of Coveo's answers): kept to its region."""
+
+    kind = "client_failure"
 
     @classmethod
     def of(cls, exc: BaseException) -> ClientFailure:
@@ -77,3 +108,5 @@ class ClientFailure(CoveoError):
 
 class RegionClosed(CoveoError):
     """A region this person may not ask (it has its own user groups): it was not asked."""
+
+    kind = "region_closed"

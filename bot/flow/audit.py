@@ -1,4 +1,9 @@
-"""Every audit line, written once per command, click or submission."""
+"""The audit trail: one line per command, click, submission or Home tab, written once, whatever happens.
+
+Its `event` and `outcome` come from the enums of bot/core/outcomes.py, which bot/metrics.py counts
+directly: a new outcome is a new enum member, known to both at once. The line goes three ways: the
+JSON audit log (`apikeyid.audit`), the metrics, and the audit channel when there is one.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import time
 from typing import Any
 
 from bot.core.command import ListKeys, Lookup
+from bot.core.outcomes import Event, Outcome
 from bot.core.text import shorten
 from bot.coveo.results import Failed, Found, Listing, NotFound, Result
 from bot.flow.services import Services
@@ -21,7 +27,7 @@ AUDIT_QUERY_LIMIT = 300  # names are free text; a pasted novel should not become
 class Audit:
     """One audit line per command, click or submission: written once, whatever happens."""
 
-    def __init__(self, services: Services, event: str, who: Interaction) -> None:
+    def __init__(self, services: Services, event: Event, who: Interaction) -> None:
         self.services = services
         self.started = who.received_at
         self.written = False
@@ -36,6 +42,10 @@ class Audit:
     def update(self, **fields: Any) -> None:
         self.fields.update(fields)
 
+    def ended(self, outcome: Outcome, **fields: Any) -> None:
+        """How it ended (and what goes with it): the line's `outcome`."""
+        self.fields.update(fields, outcome=outcome)
+
     def asked(self, command: ListKeys | Lookup) -> None:
         name = command.name if isinstance(command, Lookup) else None
         self.fields.update(org=command.org, query=shorten(name, AUDIT_QUERY_LIMIT) if name else None)
@@ -46,16 +56,16 @@ class Audit:
             fields["coveo_request_id"] = result.request_id
             fields["region"] = result.region
         if isinstance(result, Found):
-            fields.setdefault("outcome", "found" if len(result.keys) == 1 else "several")
+            fields.setdefault("outcome", Outcome.FOUND if len(result.keys) == 1 else Outcome.SEVERAL)
             fields["key_ids"] = [k.id for k in result.keys][:50]
             fields["matched_by"] = result.how.value
         elif isinstance(result, NotFound):
-            fields.setdefault("outcome", "none")
+            fields.setdefault("outcome", Outcome.NONE)
         elif isinstance(result, Listing):
-            fields.setdefault("outcome", "listed")
+            fields.setdefault("outcome", Outcome.LISTED)
             fields["key_count"] = len(result.keys)
         else:
-            fields["outcome"] = "error"
+            fields["outcome"] = Outcome.ERROR
             fields["error"] = result.error.kind
             fields["status"] = result.error.status
             fields["coveo_request_id"] = result.error.request_id

@@ -95,19 +95,17 @@ class InFlight:
     async def wait_acked(self, grace: float) -> bool:
         return await self._unacked.wait_none(grace)
 
-    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run `work` in the background, counted until it ends."""
         self._working.enter()
-
-        async def tracked() -> None:
-            try:
-                await work
-            finally:
-                self._working.leave()
-
-        task = asyncio.create_task(tracked())
+        task = asyncio.create_task(work)
         self._tasks.add(task)  # a reference, or the task may be garbage-collected mid-flight
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._ended)
+        return task
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._working.leave()
 
 
 @dataclass

@@ -135,10 +135,10 @@ _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")  # C0 but the newline, D
 _LINK = re.compile(r"<(https?://[^|>\s]+)\|[^>]*>")  # only the bot forms these (`safe_link`)
 
 
-Outcome = Help | Invalid | Found | NotFound | Listing | Failed | Denied | Limited | Working | Unexpected
+Answer = Help | Invalid | Found | NotFound | Listing | Failed | Denied | Limited | Working | Unexpected
 
 
-def render(outcome: Outcome, now: datetime, *, page: int = 0, controls: Controls = NO_BUTTONS) -> Reply:
+def render(outcome: Answer, now: datetime, *, page: int = 0, controls: Controls = NO_BUTTONS) -> Reply:
     """The message for `outcome`; `page` picks which keys of a long answer it shows."""
     reply = _render(outcome, now, page, controls)
     if controls.dismiss and isinstance(outcome, Found | NotFound | Listing | Failed):
@@ -146,7 +146,7 @@ def render(outcome: Outcome, now: datetime, *, page: int = 0, controls: Controls
     return reply
 
 
-def _render(outcome: Outcome, now: datetime, page: int, controls: Controls) -> Reply:
+def _render(outcome: Answer, now: datetime, page: int, controls: Controls) -> Reply:
     match outcome:
         case Help():
             return new_reply("How to use /apikeyid", [section(USAGE)])

@@ -18,8 +18,8 @@ from bot.replies.messages import (
     NO_BUTTONS,
     OPEN_LOOKUP,
     USAGE,
+    Answer,
     Controls,
-    Outcome,
     Reply,
     actions_block,
     context_block,
@@ -65,34 +65,29 @@ def share_confirmation(key: ApiKey) -> dict[str, Any]:
     return new_reply(text, [section(text)]).to_slack() | {"replace_original": True}
 
 
-def sharing_off() -> dict[str, Any]:
+def sharing_off() -> Reply:
     return _notice("Sharing answers in channels is turned off for this bot.")
 
 
-def key_gone(key_id: str, org: str) -> dict[str, Any]:
+def key_gone(key_id: str, org: str) -> Reply:
     return _notice(f"The key {code(key_id)} is no longer in {code(org)}, so there is nothing to share.")
 
 
-def tampered_button() -> dict[str, Any]:
+def tampered_button() -> Reply:
     return _notice("That button's data is not valid, so I did nothing. Run the command again.")
 
 
-def not_in_modal() -> dict[str, Any]:
+def not_in_modal() -> Reply:
     return _notice("That button works only in a message.")
-
-
-def replaced(reply: Reply) -> dict[str, Any]:
-    """A new page or answer that takes the clicked message's place."""
-    return reply.to_slack() | {"replace_original": True}
 
 
 def dismissed() -> dict[str, Any]:
     return {"delete_original": True}
 
 
-def _notice(text: str) -> dict[str, Any]:
-    """A short answer to a click that leaves the clicked message as it is."""
-    return new_reply(text, [section(text)]).to_slack() | {"replace_original": False}
+def _notice(text: str) -> Reply:
+    """A short answer to a click, one section."""
+    return new_reply(text, [section(text)])
 
 
 def lookup_modal(org: str = "", name: str = "") -> dict[str, Any]:
@@ -159,7 +154,7 @@ def answer_modal(reply: Reply) -> dict[str, Any]:
     }
 
 
-def modal_of(outcome: Outcome, controls: Controls = NO_BUTTONS) -> dict[str, Any]:
+def modal_of(outcome: Answer, controls: Controls = NO_BUTTONS) -> dict[str, Any]:
     """The lookup modal showing `outcome`: an answer, a refusal, "looking up", an error."""
     return answer_modal(render(outcome, datetime.now(UTC), controls=controls))
 

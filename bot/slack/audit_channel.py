@@ -13,6 +13,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.outcomes import Event, Outcome
 from bot.slack.web import WEB_API_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -29,9 +30,9 @@ AUDIT_FLUSH = WEB_API_TIMEOUT + 1.0  # at shutdown: what the drain gives the cha
 # cache (whatever it found), and a key shared into a channel. Everything else a person can repeat
 # at will (being refused or limited, help, a typo, a dismissal, a page, the modal, a tampered or
 # failed click) is summarised: their first in a minute is posted, the rest are one counted line.
-REAL_OUTCOMES = frozenset({"found", "several", "none", "listed", "shared"})
-REFUSED = frozenset({"limited", "denied"})
-QUIET_EVENTS = frozenset({"home"})  # the Home tab shows no key: only its refusals reach the channel
+REAL_OUTCOMES = frozenset({Outcome.FOUND, Outcome.SEVERAL, Outcome.NONE, Outcome.LISTED, Outcome.SHARED})
+REFUSED = frozenset({Outcome.LIMITED, Outcome.DENIED})
+QUIET_EVENTS = frozenset({Event.HOME})  # the Home tab shows no key: only its refusals reach the channel
 DROP_REPORT_EVERY = 60.0
 
 

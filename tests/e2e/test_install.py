@@ -83,7 +83,7 @@ def test_wheel_holds_every_module_and_bot_is_a_regular_package(built: tuple[Path
     names = set(zipfile.ZipFile(wheel).namelist())
     modules = {path for path in tracked("bot") if path.endswith(".py")}
     assert modules - names == set()
-    assert "bot/listeners/actions.py" in names and "bot/replies/messages.py" in names
+    assert "bot/serving/listeners/actions.py" in names and "bot/replies/messages.py" in names
     # A regular package: no bot.py or bot/ earlier on sys.path can silently stand in for it.
     packages = {str(Path(path).parent) for path in modules}
     assert {f"{p}/__init__.py" for p in packages} <= names

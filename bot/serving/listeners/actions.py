@@ -14,12 +14,14 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from bot.flow import pipeline as flow
+from bot.core.outcomes import Event
+from bot.flow.clicks import clicked
 from bot.flow.services import Services
+from bot.flow.views import open_lookup
 from bot.replies.messages import DISMISS, OPEN_CONSOLE, OPEN_LOOKUP, PAGE_NEXT, PAGE_PREVIOUS, SHARE
 from bot.slack.request import Interaction
 
-KIND_OF = {SHARE: "shared", PAGE_NEXT: "paged", PAGE_PREVIOUS: "paged", DISMISS: "dismissed"}
+KIND_OF = {SHARE: Event.SHARED, PAGE_NEXT: Event.PAGED, PAGE_PREVIOUS: Event.PAGED, DISMISS: Event.DISMISSED}
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -27,13 +29,13 @@ def register(app: AsyncApp, services: Services) -> None:
     async def on_button(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         who = Interaction.from_payload(body)
-        services.inflight.spawn(flow.answer_click(services, who, KIND_OF[who.action_id]))
+        await clicked(services, who, KIND_OF[who.action_id])
 
     @app.action(OPEN_LOOKUP)
     async def on_open_lookup(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         who = Interaction.from_payload(body)
-        services.inflight.spawn(flow.open_lookup(services, who, from_message=False))
+        services.inflight.spawn(open_lookup(services, who, from_message=False))
 
     @app.action(OPEN_CONSOLE)
     async def on_open_console(ack: AsyncAck) -> None:

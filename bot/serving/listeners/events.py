@@ -6,8 +6,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.flow import pipeline as flow
 from bot.flow.services import Services
+from bot.flow.views import publish_home
 from bot.slack.request import Interaction
 
 
@@ -16,4 +16,4 @@ def register(app: AsyncApp, services: Services) -> None:
     async def on_home_opened(body: dict[str, Any], event: dict[str, Any]) -> None:
         if event.get("tab") != "home":  # the Messages tab is off in the manifests
             return
-        services.inflight.spawn(flow.publish_home(services, Interaction.from_event(body)))
+        services.inflight.spawn(publish_home(services, Interaction.from_event(body)))
