@@ -16,7 +16,7 @@ from bot.coveo.directory import KeyDirectory, run
 from bot.coveo.errors import CoveoError
 from bot.coveo.results import Failed, Found, Listing, NotFound, Result
 from bot.replies import admin as say
-from bot.replies import messages as say_key
+from bot.replies import blocks, keys
 from bot.replies.messages import render
 from bot.settings import Settings
 
@@ -34,15 +34,15 @@ async def lookup_command(
     if region is not None and region not in settings.region_names:
         print(say.no_token_for_region(region, settings.region_names), file=sys.stderr)
         return EXIT_USAGE
-    keys = KeyDirectory(CoveoClient.from_settings(settings), ttl=0, suggest=settings.suggest_orgs)
+    directory = KeyDirectory(CoveoClient.from_settings(settings), ttl=0, suggest=settings.suggest_orgs)
     try:
         deadline = time.monotonic() + settings.answer_deadline
-        result = await run(command, keys, deadline=deadline, region=region)
+        result = await run(command, directory, deadline=deadline, region=region)
     except Exception as exc:
         print(say.command_failed(type(exc).__name__), file=sys.stderr)
         return EXIT_COVEO_ERROR
     finally:
-        await keys.aclose()
+        await directory.aclose()
     if as_json:
         # ASCII only: Coveo's text may hold terminal escapes or right-to-left overrides, which
         # JSON escapes as \uXXXX this way (a JSON reader gets the exact text back).
@@ -67,7 +67,7 @@ def result_json(result: Result, now: datetime | None = None) -> dict[str, Any]:
             "region": result.region,
             "query": result.query,
             "matched_by": result.how,
-            "console_url": say_key.console_url(result.region, result.org),
+            "console_url": keys.console_url(result.region, result.org),
             "keys": [_key_json(k, result.org, result.region, now) for k in result.keys],
         }
     if isinstance(result, NotFound):
@@ -90,7 +90,7 @@ def result_json(result: Result, now: datetime | None = None) -> dict[str, Any]:
                 "order": "most urgent first",
             }
         return listing | {
-            "console_url": say_key.console_url(result.region, result.org),
+            "console_url": keys.console_url(result.region, result.org),
             "keys": [_key_json(k, result.org, result.region, now) for k in result.keys],
         }
     return {
@@ -106,12 +106,12 @@ def result_json(result: Result, now: datetime | None = None) -> dict[str, Any]:
 
 def _key_json(key: ApiKey, org: str, region: str, now: datetime) -> dict[str, Any]:
     return key.facts(now) | {
-        "statusMeaning": say_key.plain(say_key.status_line(key, now)),
-        "exposure": say_key.plain(say_key.exposure_line(key, now)) or None,
-        "warnings": [say_key.plain(w) for w in say_key.warnings(key, now)],
-        "privilegesInWords": [say_key.plain(say_key.privilege_words(p)) for p in key.privileges],
-        "followUpRequest": say_key.follow_up_request(region, org, key.id),
-        "consoleUrl": say_key.console_url(region, org),
+        "statusMeaning": blocks.plain(keys.status_line(key, now)),
+        "exposure": blocks.plain(keys.exposure_line(key, now)) or None,
+        "warnings": [blocks.plain(w) for w in keys.warnings(key, now)],
+        "privilegesInWords": [blocks.plain(keys.privilege_words(p)) for p in key.privileges],
+        "followUpRequest": keys.follow_up_request(region, org, key.id),
+        "consoleUrl": keys.console_url(region, org),
     }
 
 

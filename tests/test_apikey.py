@@ -9,15 +9,9 @@ import pytest
 from bot.core.apikey import Care, Severity, Status, most_urgent_first, parse_api_keys, parse_date
 from bot.core.matching import MatchedBy
 from bot.coveo.results import Found, Listing
-from bot.replies.messages import (
-    exposure_line,
-    plain,
-    privilege_summary,
-    render,
-    safe_link,
-    status_line,
-    warnings,
-)
+from bot.replies.blocks import plain
+from bot.replies.keys import exposure_line, privilege_summary, safe_link, status_line, warnings
+from bot.replies.messages import render
 from tests.fakes.coveo import DAY_MS, MISSING, api_key, exposure_report, key_in_status, now_ms
 
 

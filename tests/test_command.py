@@ -16,7 +16,7 @@ from bot.core.command import (
     query_text,
     read_query,
 )
-from bot.replies.messages import invalid_reason
+from bot.replies.errors import invalid_reason
 
 
 @pytest.mark.parametrize("text", ["", "   ", "help", "HELP", "--help", "?"])

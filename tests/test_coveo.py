@@ -36,7 +36,7 @@ from bot.coveo.errors import (
     Throttled,
     TokenRejected,
 )
-from bot.replies.messages import error_text
+from bot.replies.errors import error_text
 from bot.settings import Secret
 from tests.conftest import new_org
 from tests.fakes.coveo import EU_TOKEN, GOOD_TOKEN, FakeCoveo, Fault, api_key

@@ -12,7 +12,8 @@ from bot.core.apikey import Care, Status, parse_api_keys
 from bot.core.command import Help, Invalid, ListKeys, Lookup, parse
 from bot.core.matching import Hits, MatchedBy, find
 from bot.coveo.results import Found, Listing, NotFound
-from bot.replies.messages import MESSAGE_BUTTONS, MODAL_BUTTONS, NO_BUTTONS, Controls, render
+from bot.replies.blocks import MESSAGE_BUTTONS, MODAL_BUTTONS, NO_BUTTONS, Controls
+from bot.replies.messages import render
 from bot.replies.surfaces import answer_modal, home_view, lookup_modal
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)

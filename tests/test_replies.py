@@ -11,7 +11,7 @@ from bot.core.matching import MatchedBy
 from bot.core.outcomes import Denied, Limited, Refusal, Unexpected, Working
 from bot.coveo.errors import CoveoTimeout, OrganizationNotFound, Throttled, TokenRejected
 from bot.coveo.results import Failed, Found, Listing, NotFound, Organization, RegionError
-from bot.replies.messages import (
+from bot.replies.blocks import (
     DISMISS,
     MESSAGE_BUTTONS,
     MODAL_BUTTONS,
@@ -20,8 +20,8 @@ from bot.replies.messages import (
     PAGE_PREVIOUS,
     SHARE,
     Controls,
-    render,
 )
+from bot.replies.messages import render
 from bot.replies.surfaces import lookup_modal
 from tests.conftest import buttons
 from tests.fakes.coveo import exposure_report

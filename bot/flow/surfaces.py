@@ -27,7 +27,8 @@ from bot.core.outcomes import Event, Outcome, Working
 from bot.coveo.results import Failed, Found, Listing, NotFound
 from bot.flow.audit import Audit
 from bot.flow.services import Services
-from bot.replies.messages import MESSAGE_BUTTONS, MODAL_BUTTONS, NO_BUTTONS, Answer, Controls, Reply, render
+from bot.replies.blocks import MESSAGE_BUTTONS, MODAL_BUTTONS, NO_BUTTONS, Controls, Reply
+from bot.replies.messages import Answer, render
 from bot.replies.surfaces import NAME_BLOCK, ORG_BLOCK, answer_modal, modal_errors, modal_of
 from bot.slack.request import Interaction
 

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from bot import program
 from bot.coveo.errors import CoveoError
-from bot.replies.messages import Reply, error_text
+from bot.replies.blocks import Reply
+from bot.replies.errors import error_text
 
 
 def settings_valid() -> str:

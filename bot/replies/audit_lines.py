@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot.core.text import code, inert, shorten
-from bot.replies.messages import MAX_KEYS_SHOWN, QUERY_ECHO, SECTION_LIMIT
+from bot.replies.blocks import SECTION_LIMIT
+from bot.replies.messages import MAX_KEYS_SHOWN, QUERY_ECHO
 
 
 def audit_channel_line(audit: dict[str, Any]) -> str:

@@ -13,24 +13,20 @@ from bot.core.apikey import ApiKey
 from bot.core.command import Invalid, Problem, org_and_region
 from bot.core.outcomes import Denied
 from bot.core.text import code, inert, shorten
-from bot.replies.messages import (
+from bot.replies.blocks import (
     MAX_BLOCKS,
     NO_BUTTONS,
     OPEN_LOOKUP,
-    USAGE,
-    Answer,
     Controls,
     Reply,
     actions_block,
     context_block,
-    in_region,
-    invalid_reason,
-    key_name,
     new_reply,
-    refusal_text,
-    render,
     section,
 )
+from bot.replies.errors import invalid_reason, refusal_text
+from bot.replies.keys import in_region, key_name
+from bot.replies.messages import USAGE, Answer, render
 
 LOOKUP_VIEW = "apikeyid_lookup"  # callback id of the lookup modal
 ORG_BLOCK, ORG_INPUT = "org", "org_input"

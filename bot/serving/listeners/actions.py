@@ -18,7 +18,7 @@ from bot.core.outcomes import Event
 from bot.flow.clicks import clicked
 from bot.flow.services import Services
 from bot.flow.views import open_lookup
-from bot.replies.messages import DISMISS, OPEN_CONSOLE, OPEN_LOOKUP, PAGE_NEXT, PAGE_PREVIOUS, SHARE
+from bot.replies.blocks import DISMISS, OPEN_CONSOLE, OPEN_LOOKUP, PAGE_NEXT, PAGE_PREVIOUS, SHARE
 from bot.slack.request import Interaction
 
 KIND_OF = {SHARE: Event.SHARED, PAGE_NEXT: Event.PAGED, PAGE_PREVIOUS: Event.PAGED, DISMISS: Event.DISMISSED}
