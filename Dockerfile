@@ -48,7 +48,7 @@ COPY bot ./bot
 RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheels . \
     && /opt/apikeyid/bin/pip install --no-deps --no-index /tmp/wheels/apikeyid-*.whl \
     && /opt/apikeyid/bin/python -m pip uninstall --yes pip setuptools \
-    && /opt/apikeyid/bin/python -I -c "import bot.server, bot.socket_mode"
+    && /opt/apikeyid/bin/python -I -c "import bot.serving.http, bot.serving.socket_mode"
 
 # ---- the image: the base and the venv, nothing else ----
 FROM ${BASE_IMAGE}
