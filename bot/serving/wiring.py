@@ -46,7 +46,7 @@ def open_services(settings: Settings) -> Services:
         directory=KeyDirectory(coveo, settings.cache_ttl, hooks=metrics, suggest=settings.suggest_orgs),
         slack_client=slack_client,
         slack_auth=slack_auth,
-        access=AccessControl(settings, slack_client, lambda: slack_auth.workspace),
+        access=AccessControl(settings, slack_client, slack_auth.known_workspace),
         limiter=RateLimiter(settings.rate_limit_per_minute),
         poster=ResponsePoster(
             session,

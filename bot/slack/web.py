@@ -60,6 +60,10 @@ class SlackAuth:
         self._result: AuthorizeResult | None = None
         self._retrying: asyncio.Task[None] | None = None
 
+    def known_workspace(self) -> Workspace | None:
+        """The bot's workspace once auth.test said it (for access control, read at each request)."""
+        return self.workspace
+
     @property
     def warm(self) -> bool:
         return self._result is not None
