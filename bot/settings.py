@@ -12,9 +12,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from bot.core.regions import REGION_URLS, REGIONS, SINGLE_TOKEN_VARIABLE
+
+_N = TypeVar("_N", int, float)  # a number setting is read as an int or a float
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -168,7 +171,7 @@ def load_settings(env: Mapping[str, str], *, for_slack: bool = True) -> Settings
     warnings: list[str] = []
 
     def get(name: str) -> str:
-        return env.get(name, "").strip()
+        return _get(env, name)
 
     regions = _coveo_regions(env, problems, warnings)
 
@@ -190,9 +193,7 @@ def load_settings(env: Mapping[str, str], *, for_slack: bool = True) -> Settings
     allow_sharing = _boolean(env, "APIKEYID_ALLOW_SHARING", problems, default=True)
     suggest_orgs = _boolean(env, "APIKEYID_SUGGEST_ORGS", problems, default=True)
     # Slack gives up on an answer after 3 s; the budget must leave room for the answer's trip.
-    inline_budget = _number(
-        get("APIKEYID_INLINE_BUDGET") or "2.0", "APIKEYID_INLINE_BUDGET", 0, 2.5, problems
-    )
+    inline_budget = _number(env, "APIKEYID_INLINE_BUDGET", 0, 2.5, problems, default=2.0)
     audit_channel = get("APIKEYID_AUDIT_CHANNEL") or None
     if audit_channel and not _CHANNEL_ID.match(audit_channel):
         problems.append(
@@ -221,8 +222,7 @@ def load_settings(env: Mapping[str, str], *, for_slack: bool = True) -> Settings
 
     # Server and tuning
     host = get("HOST") or "0.0.0.0"  # noqa: S104 - platforms route to every interface
-    port_text = get("PORT")
-    port = _integer(port_text or "3000", "PORT", 0, 65535, problems)
+    port = _number(env, "PORT", 0, 65535, problems, default=3000)
     log_level = get("LOG_LEVEL").upper() or "INFO"
     if log_level not in LOG_LEVELS:
         problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)} (got {log_level!r}).")
@@ -231,12 +231,10 @@ def load_settings(env: Mapping[str, str], *, for_slack: bool = True) -> Settings
     if log_format not in ("auto", "json", "text"):
         problems.append(f"LOG_FORMAT must be auto, json or text (got {log_format!r}).")
         log_format = "auto"
-    cache_ttl = _number(get("APIKEYID_CACHE_TTL") or "60", "APIKEYID_CACHE_TTL", 0, 3600, problems)
-    deadline = _number(get("APIKEYID_ANSWER_DEADLINE") or "20", "APIKEYID_ANSWER_DEADLINE", 1, 600, problems)
-    rate = _integer(get("APIKEYID_RATE_LIMIT") or "20", "APIKEYID_RATE_LIMIT", 1, 10_000, problems)
-    shutdown_delay = _number(
-        get("APIKEYID_SHUTDOWN_DELAY") or "5", "APIKEYID_SHUTDOWN_DELAY", 0, 300, problems
-    )
+    cache_ttl = _number(env, "APIKEYID_CACHE_TTL", 0, 3600, problems, default=60.0)
+    deadline = _number(env, "APIKEYID_ANSWER_DEADLINE", 1, 600, problems, default=20.0)
+    rate = _number(env, "APIKEYID_RATE_LIMIT", 1, 10_000, problems, default=20)
+    shutdown_delay = _number(env, "APIKEYID_SHUTDOWN_DELAY", 0, 300, problems, default=5.0)
 
     if problems:
         raise SettingsError(problems)
@@ -255,7 +253,7 @@ def load_settings(env: Mapping[str, str], *, for_slack: bool = True) -> Settings
         inline_budget=inline_budget,
         host=host,
         port=port,
-        port_given=bool(port_text),
+        port_given=bool(get("PORT")),
         log_level=log_level,
         log_format=log_format,
         cache_ttl=cache_ttl,
@@ -273,8 +271,8 @@ def _secret_from(env: Mapping[str, str], name: str, problems: list[str]) -> tupl
     ("", None) when neither is set: whether that is a problem is the caller's call.
     Both ways at once, or an unreadable or empty file, is added to `problems`.
     """
-    value = env.get(name, "").strip()
-    path_text = env.get(f"{name}_FILE", "").strip()
+    value = _get(env, name)
+    path_text = _get(env, f"{name}_FILE")
     if not path_text:
         if value and not header_safe(value):
             problems.append(header_problem(name))
@@ -300,22 +298,80 @@ def _secret_from(env: Mapping[str, str], name: str, problems: list[str]) -> tupl
     return value, path
 
 
+# Coveo regions. Every region is configured by the same per-region variables:
+#   COVEO_ACCESS_TOKEN_EU (or _EU_FILE)   its token: the bot serves the regions that have one
+#   COVEO_PLATFORM_URL_EU                 its host, when not the usual one (REGION_URLS)
+#   APIKEYID_ALLOWED_USERGROUPS_EU        when set, only their members may ask this region
+# The one-region form, COVEO_ACCESS_TOKEN (or _FILE) and COVEO_PLATFORM_URL, is the first two without
+# _<REGION>, for the region COVEO_REGION names: an alias. `_region_entries` first translates it into
+# per-region entries, then `_coveo_regions` reads every region alike. Each entry keeps the variable
+# the admin set, for problems, warnings and "rotate …" answers (`token_variable`) to name.
+_TOKEN, _URL, _GROUPS = SINGLE_TOKEN_VARIABLE, "COVEO_PLATFORM_URL", "APIKEYID_ALLOWED_USERGROUPS"
+_PER_REGION = (_TOKEN, _URL, _GROUPS)
+_ALIASED = (_TOKEN, _URL)  # APIKEYID_ALLOWED_USERGROUPS, without _<REGION>, is the bot-wide allow-list
+
+
+def _region_entries(env: Mapping[str, str], problems: list[str], warnings: list[str]) -> dict[str, list[str]]:
+    """Each per-region variable set, directly or through its alias, with the variables that set it, the
+    alias first: {"COVEO_ACCESS_TOKEN_EU": ["COVEO_ACCESS_TOKEN"], …}. Two is one thing set twice."""
+
+    def is_set(variable: str) -> bool:  # a token may be given in a file instead
+        return bool(_get(env, variable) or (variable.startswith(_TOKEN) and _get(env, f"{variable}_FILE")))
+
+    entries: dict[str, list[str]] = {}
+    region = _get(env, "COVEO_REGION").lower() or "us"
+    if region not in REGION_URLS:
+        problems.append(f"COVEO_REGION must be one of {', '.join(REGION_URLS)} (got {region!r}).")
+        region = "us"
+    if is_set(_TOKEN):
+        entries |= {f"{alias}_{region.upper()}": [alias] for alias in _ALIASED if is_set(alias)}
+    else:  # nothing to alias: tell the admin rather than drop what they set
+        if _get(env, "COVEO_REGION"):
+            warnings.append(
+                "COVEO_REGION is ignored: it only says the region of COVEO_ACCESS_TOKEN, which is not set."
+            )
+        if _get(env, _URL):
+            # Ignoring it could send a token to a host the admin did not mean: refuse instead.
+            problems.append(
+                "COVEO_PLATFORM_URL goes with COVEO_ACCESS_TOKEN; with per-region tokens, "
+                "set COVEO_PLATFORM_URL_<REGION> (e.g. COVEO_PLATFORM_URL_EU)."
+            )
+    for variable in (f"{prefix}_{name.upper()}" for name in REGIONS for prefix in _PER_REGION):
+        if is_set(variable):
+            entries.setdefault(variable, []).append(variable)
+    return entries
+
+
 def _coveo_regions(
     env: Mapping[str, str], problems: list[str], warnings: list[str]
 ) -> tuple[RegionSettings, ...]:
-    """The regions the bot serves: those with a token, in either the one-region or per-region form."""
+    """The regions the bot serves, in the order of REGIONS: those given a token, in either form."""
+    entries = _region_entries(env, problems, warnings)
     found: dict[str, RegionSettings] = {}
-
-    def get(name: str) -> str:
-        return env.get(name, "").strip()
-
-    def add(name: str, token_var: str, url_var: str, url: str) -> None:
-        token, path = _token(env, token_var, problems)
+    for name in REGIONS:
+        upper = name.upper()
+        tokens, urls = (entries.get(f"{prefix}_{upper}", []) for prefix in _ALIASED)
+        if not tokens:  # a host with no token to send there is a slip, not something to ignore
+            problems += [
+                f"{url} is set but the bot has no token for {upper}: set {_TOKEN}_{upper}." for url in urls
+            ]
+            continue
+        if len(tokens) > 1:
+            problems.append(
+                f"Region {upper} is configured twice: {tokens[0]} (with COVEO_REGION={name}) "
+                f"and {tokens[1]}. Keep one of them."
+            )
+        if len(urls) > 1:
+            problems.append(f"Set {urls[0]} or {urls[1]}, not both.")
+        # Set twice, the alias is still read, so that its own problems are listed in the same pass.
+        token_var, url_var = tokens[0], (urls or [f"{_URL}_{upper}"])[0]
+        token, path = _secret_from(env, token_var, problems)
+        url = _get(env, url_var) or REGION_URLS[name]
         problem = _url_problem(url_var, url)
         if problem:
             problems.append(problem)
-        if token is None:
-            return
+        if not token:  # unreadable or empty: `_secret_from` said so
+            continue
         if _COVEO_API_KEY.match(token):
             warnings.append(
                 f"{token_var} looks like an API key (it starts with 'xx'). API keys cannot list "
@@ -323,88 +379,35 @@ def _coveo_regions(
                 "PLATFORM / API_KEY / VIEW privilege."
             )
         variable = f"{token_var}_FILE" if path else token_var
-        groups = _id_list(env, f"APIKEYID_ALLOWED_USERGROUPS_{name.upper()}", _USERGROUP_ID, "S…", problems)
+        groups = _id_list(env, f"{_GROUPS}_{upper}", _USERGROUP_ID, "S…", problems)
         found[name] = RegionSettings(name, url.rstrip("/"), Secret(token), path, variable, groups)
-
-    # The one-region form: COVEO_ACCESS_TOKEN (or _FILE) for COVEO_REGION, at COVEO_PLATFORM_URL.
-    single = get("COVEO_REGION").lower() or "us"
-    if single not in REGION_URLS:
-        problems.append(f"COVEO_REGION must be one of {', '.join(REGION_URLS)} (got {single!r}).")
-        single = "us"
-    single_given = bool(get("COVEO_ACCESS_TOKEN") or get("COVEO_ACCESS_TOKEN_FILE"))
-    if single_given:
-        if get("COVEO_PLATFORM_URL") and get(f"COVEO_PLATFORM_URL_{single.upper()}"):
-            problems.append(f"Set COVEO_PLATFORM_URL or COVEO_PLATFORM_URL_{single.upper()}, not both.")
-        url_var = (
-            "COVEO_PLATFORM_URL" if get("COVEO_PLATFORM_URL") else f"COVEO_PLATFORM_URL_{single.upper()}"
-        )
-        add(single, "COVEO_ACCESS_TOKEN", url_var, get(url_var) or REGION_URLS[single])
-    elif get("COVEO_REGION"):
-        warnings.append(
-            "COVEO_REGION is ignored: it only says the region of COVEO_ACCESS_TOKEN, which is not set."
-        )
-    if not single_given and get("COVEO_PLATFORM_URL"):
-        # Ignoring it could send a token to a host the admin did not mean: refuse instead.
-        problems.append(
-            "COVEO_PLATFORM_URL goes with COVEO_ACCESS_TOKEN; with per-region tokens, "
-            "set COVEO_PLATFORM_URL_<REGION> (e.g. COVEO_PLATFORM_URL_EU)."
-        )
-
-    # The per-region form: COVEO_ACCESS_TOKEN_<REGION> (or _FILE), at COVEO_PLATFORM_URL_<REGION>.
-    for name in REGIONS:
-        upper = name.upper()
-        token_var, url_var = f"COVEO_ACCESS_TOKEN_{upper}", f"COVEO_PLATFORM_URL_{upper}"
-        if not (get(token_var) or get(f"{token_var}_FILE")):
-            if get(url_var) and not (single_given and single == name):
-                problems.append(f"{url_var} is set but the bot has no token for {upper}: set {token_var}.")
-            continue
-        if single_given and single == name:
-            problems.append(
-                f"Region {upper} is configured twice: COVEO_ACCESS_TOKEN (with COVEO_REGION={name}) "
-                f"and {token_var}. Keep one of them."
-            )
-            continue
-        add(name, token_var, url_var, get(url_var) or REGION_URLS[name])
-    if not single_given and not any(
-        get(f"COVEO_ACCESS_TOKEN_{n.upper()}") or get(f"COVEO_ACCESS_TOKEN_{n.upper()}_FILE") for n in REGIONS
-    ):
+    if not any(f"{_TOKEN}_{name.upper()}" in entries for name in REGIONS):
         problems.append(
             "COVEO_ACCESS_TOKEN is missing: the OAuth2 access token of a Coveo service user "
             "that holds the API key View privilege (or set COVEO_ACCESS_TOKEN_FILE). To serve several "
             f"regions, set one COVEO_ACCESS_TOKEN_<REGION> per region ({', '.join(n.upper() for n in REGIONS)})."
         )
-    for name in REGIONS:
-        groups_var = f"APIKEYID_ALLOWED_USERGROUPS_{name.upper()}"
-        if get(groups_var) and name not in found:
-            problems.append(f"{groups_var} is set but the bot has no token for {name.upper()}.")
+    problems += [
+        f"{_GROUPS}_{name.upper()} is set but the bot has no token for {name.upper()}."
+        for name in REGIONS
+        if f"{_GROUPS}_{name.upper()}" in entries and name not in found
+    ]
     problems += _unknown_region_variables(env)
-    return tuple(found[n] for n in REGIONS if n in found)
-
-
-# Per-region variables: a misspelt region (…_HIPPA) would silently drop a region's token, or
-# leave a region open that the admin meant to restrict; every such name must be a known one.
-_PER_REGION_PREFIXES = ("COVEO_ACCESS_TOKEN_", "COVEO_PLATFORM_URL_", "APIKEYID_ALLOWED_USERGROUPS_")
+    return tuple(found.values())
 
 
 def _unknown_region_variables(env: Mapping[str, str]) -> list[str]:
-    known = {"COVEO_ACCESS_TOKEN_FILE"}  # the one-region form's token file
-    for name in REGIONS:
-        upper = name.upper()
-        known |= {f"COVEO_ACCESS_TOKEN_{upper}", f"COVEO_ACCESS_TOKEN_{upper}_FILE"}
-        known |= {f"COVEO_PLATFORM_URL_{upper}", f"APIKEYID_ALLOWED_USERGROUPS_{upper}"}
+    """A misspelt region (…_HIPPA) would silently drop a region's token, or leave a region open that
+    the admin meant to restrict: every per-region variable set must name a known region."""
+    known = {f"{_TOKEN}_FILE"} | {f"{_TOKEN}_{name.upper()}_FILE" for name in REGIONS}
+    known |= {f"{prefix}_{name.upper()}" for prefix in _PER_REGION for name in REGIONS}
     regions = ", ".join(n.upper() for n in REGIONS)
     return [
-        f"{variable} names no region: the regions are {regions} (e.g. {prefix}{REGIONS[1].upper()})."
+        f"{variable} names no region: the regions are {regions} (e.g. {prefix}_{REGIONS[1].upper()})."
         for variable in sorted(env)
-        for prefix in _PER_REGION_PREFIXES
-        if variable.startswith(prefix) and variable not in known and env[variable].strip()
+        for prefix in _PER_REGION
+        if variable.startswith(f"{prefix}_") and variable not in known and env[variable].strip()
     ]
-
-
-def _token(env: Mapping[str, str], name: str, problems: list[str]) -> tuple[str | None, Path | None]:
-    """A Coveo token given as `name` or in the file `name`_FILE (kept, so it can be re-read)."""
-    value, path = _secret_from(env, name, problems)
-    return (value, path) if value else (None, None)
 
 
 def is_loopback(host: str) -> bool:
@@ -428,10 +431,14 @@ def _url_problem(name: str, url: str) -> str | None:
     return None
 
 
+def _get(env: Mapping[str, str], name: str) -> str:
+    return env.get(name, "").strip()
+
+
 def _id_list(
     env: Mapping[str, str], name: str, pattern: re.Pattern[str], shape: str, problems: list[str]
 ) -> frozenset[str]:
-    text = env.get(name, "").strip()
+    text = _get(env, name)
     ids = [part.strip() for part in text.split(",") if part.strip()]
     if text and not ids:  # "," or " , ": set, yet it lists nobody (for a region: it would stay open)
         problems.append(f"{name} is set but lists no id: list Slack ids like {shape}, or leave it unset.")
@@ -444,7 +451,7 @@ def _id_list(
 
 
 def _boolean(env: Mapping[str, str], name: str, problems: list[str], *, default: bool = False) -> bool:
-    text = env.get(name, "").strip().lower()
+    text = _get(env, name).lower()
     if not text:
         return default
     if text in TRUE_WORDS:
@@ -454,19 +461,17 @@ def _boolean(env: Mapping[str, str], name: str, problems: list[str], *, default:
     return False
 
 
-def _integer(text: str, name: str, low: int, high: int, problems: list[str]) -> int:
-    return int(_bounded(text, name, low, high, problems, whole=True))
-
-
-def _number(text: str, name: str, low: float, high: float, problems: list[str]) -> float:
-    return _bounded(text, name, low, high, problems, whole=False)
-
-
-def _bounded(text: str, name: str, low: float, high: float, problems: list[str], *, whole: bool) -> float:
+def _number(env: Mapping[str, str], name: str, low: _N, high: _N, problems: list[str], *, default: _N) -> _N:
+    """`name`, between `low` and `high`, or `default` when unset; read as the default's type, so a
+    setting whose default is an int (PORT=3000) takes whole numbers only."""
+    text = _get(env, name)
+    if not text:
+        return default
+    parse = type(default)
     try:
-        value = int(text) if whole else float(text)
+        value = parse(text)
     except ValueError:
-        problems.append(f"{name} must be a {'whole ' if whole else ''}number (got {text!r}).")
+        problems.append(f"{name} must be a {'whole ' if parse is int else ''}number (got {text!r}).")
         return low
     if not low <= value <= high:
         problems.append(f"{name} must be between {low:g} and {high:g} (got {value:g}).")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -381,3 +382,68 @@ def test_a_per_region_variable_with_an_unknown_region_is_a_problem_naming_it(var
     assert problem.startswith(f"{variable} names no region: the regions are US, EU, AU, CA, HIPAA")
     assert value not in problem  # a token's value is never echoed
     load_settings({**BASE, variable: ""})  # set but blank: nothing to misread
+
+
+# The one-region form is an alias of the per-region form: COVEO_ACCESS_TOKEN (or _FILE) and
+# COVEO_PLATFORM_URL stand for COVEO_ACCESS_TOKEN_<REGION> and COVEO_PLATFORM_URL_<REGION> of the region
+# COVEO_REGION names, while every message still names the variable the admin set.
+
+
+def test_the_one_region_form_reads_as_the_per_region_form_of_its_region() -> None:
+    url = "http://127.0.0.1:9999"
+    one = load_settings({**BASE, "COVEO_REGION": "eu", "COVEO_PLATFORM_URL": url})
+    per = load_settings({**MULTI, "COVEO_ACCESS_TOKEN_EU": "coveo-oauth-token", "COVEO_PLATFORM_URL_EU": url})
+    [alias], [eu] = one.coveo_regions, per.coveo_regions
+    assert alias == replace(eu, token_variable="COVEO_ACCESS_TOKEN")
+    assert (alias.name, alias.platform_url, eu.token_variable) == ("eu", url, "COVEO_ACCESS_TOKEN_EU")
+    # The one-region token may also take its region's own host and user groups.
+    s = load_settings(
+        {**BASE, "COVEO_REGION": "eu", "COVEO_PLATFORM_URL_EU": url, "APIKEYID_ALLOWED_USERGROUPS_EU": "S0EU"}
+    )
+    assert s.coveo_regions[0].platform_url == url and s.region_usergroups == {"eu": frozenset({"S0EU"})}
+
+
+def test_an_alias_and_its_per_region_variable_together_are_refused_naming_both(tmp_path: Path) -> None:
+    env = {**BASE, "COVEO_REGION": "eu"}
+    with pytest.raises(SettingsError) as caught:
+        load_settings(
+            {
+                **env,
+                "COVEO_PLATFORM_URL": "https://a.example.com",
+                "COVEO_PLATFORM_URL_EU": "https://b.example.com",
+            }
+        )
+    assert caught.value.problems == ["Set COVEO_PLATFORM_URL or COVEO_PLATFORM_URL_EU, not both."]
+    # A per-region token given in a file counts too; the alias is the one read, so its file is not.
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**env, "COVEO_ACCESS_TOKEN_EU_FILE": str(tmp_path / "missing")})
+    assert caught.value.problems == [
+        "Region EU is configured twice: COVEO_ACCESS_TOKEN (with COVEO_REGION=eu) and "
+        "COVEO_ACCESS_TOKEN_EU. Keep one of them."
+    ]
+
+
+def test_problems_and_warnings_of_the_one_region_form_name_its_own_variables(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(
+            {
+                **BASE,
+                "COVEO_REGION": "ca",
+                "COVEO_PLATFORM_URL": "http://example.com",
+                "APIKEYID_ALLOWED_USERGROUPS_CA": "bob",
+            }
+        )
+    assert caught.value.problems == [
+        "COVEO_PLATFORM_URL must use https (plain http is allowed only for localhost).",
+        "APIKEYID_ALLOWED_USERGROUPS_CA must list Slack ids like S…, separated by commas (bad: bob).",
+    ]
+    (tmp_path / "token").write_text("xx12345678-aaaa-bbbb-cccc-dddddddddddd\n")
+    env = {**MULTI, "COVEO_ACCESS_TOKEN_FILE": str(tmp_path / "token"), "COVEO_REGION": "hipaa"}
+    s = load_settings(env)
+    [hipaa] = s.coveo_regions
+    assert (hipaa.name, hipaa.token_variable, hipaa.token_file) == (
+        "hipaa",
+        "COVEO_ACCESS_TOKEN_FILE",
+        tmp_path / "token",
+    )
+    assert [w.split(" looks like")[0] for w in s.warnings] == ["COVEO_ACCESS_TOKEN"]
