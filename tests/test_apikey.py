@@ -313,6 +313,35 @@ def test_the_value_as_coveo_masks_it_and_a_key_without_one() -> None:
     assert one(api_key("k", value=None)).value_tail == ""
 
 
+@pytest.mark.parametrize(
+    ("value", "tail"),
+    [
+        ("xx********-****-****-****-********0B4A", "0b4a"),
+        ("****•••1b3e", "1b3e"),  # bullets after the last asterisk
+        ("••••1b3e", "1b3e"),  # bullets only
+        ("****12-3e", "123e"),  # not alphanumeric: only the letters and digits are kept
+        ("*" + "a" * 20, "a" * 8),  # at most 16 visible, then 8 kept
+        ("unmaskedsecret", "cret"),  # never expected: the last four characters only
+        ("", ""),
+    ],
+)
+def test_the_visible_tail_of_any_mask(value: str, tail: str) -> None:
+    assert one(api_key("k", value=value)).value_tail == tail
+
+
+def test_parsing_copies_nothing_it_does_not_need_and_changes_nothing_it_is_given() -> None:
+    item = api_key("k", description="a description")
+    before = dict(item)
+    [key] = parse_api_keys([item])
+    assert item == before  # the caller's object keeps its value
+    assert key.description == "a description" and key.folded_name == "k"
+    assert "value" not in key.raw and "resourceId" not in key.raw  # only what the facts read
+    assert key.raw["privileges"] == (
+        {"owner": "SEARCH_API", "targetDomain": "EXECUTE_QUERY", "targetId": "*", "type": "ALLOW"},
+    )
+    assert key == one(dict(before)) and key != one(api_key("k"))
+
+
 def test_facts_for_scripts_carry_the_report_and_never_the_value() -> None:
     key = one(key_in_status("gone", "DISABLED_EXPOSED"))
     facts = key.facts(now())

@@ -6,8 +6,9 @@ The fields are read as Coveo's own client defines them (coveo/platform-client:
 for `PrivilegeModel`). Only `id` is required there: every other field may be missing or null.
 
 Organisations can hold thousands of keys, and a command shows a handful. So parsing
-keeps only what matching needs (id, names, value tail, trigrams) and the fields the
-other facts are read from when a key is shown (`KEPT`); the rest of the JSON is dropped.
+reads only the id, the display name and the value's visible tail; the rest is read on
+first use (folded names and trigrams when matching needs them; the fields the other facts
+are read from, `KEPT`, when a key is shown, and the rest of the JSON is then dropped).
 The key's `value` is dropped at parse time: only its visible tail is kept.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -119,23 +120,91 @@ def severity_rank(severity: str) -> int:
     return SEVERITY_RANK[Severity(severity)] if known else UNKNOWN_SEVERITY_RANK
 
 
-@dataclass(slots=True)
 class ApiKey:
-    id: str
-    display_name: str
-    description: str
-    value_tail: str
-    folded_name: str
-    folded_description: str
-    raw: dict[str, Any] = field(repr=False, compare=False)
-    _trigrams: frozenset[str] | None = field(default=None, repr=False, compare=False)
+    """One key of an organisation's list. Built for every key Coveo lists, so it is built lazily:
+    the id, the display name and the value's visible tail are read at once (matching needs them,
+    and the value is not kept); the rest (the description, the folded names, the trigrams, and
+    `raw`, the fields the facts are read from) on first use, then kept with the cached list. A
+    command reads the facts of the few keys it shows, not of the hundreds it matched against."""
+
+    __slots__ = (
+        "_description",
+        "_folded_description",
+        "_folded_name",
+        "_raw",
+        "_source",
+        "_trigrams",
+        "display_name",
+        "id",
+        "value_tail",
+    )
+
+    def __init__(self, id: str, display_name: str, value_tail: str, source: dict[str, Any]) -> None:
+        self.id = id
+        self.display_name = display_name
+        self.value_tail = value_tail
+        self._source: dict[str, Any] | None = source  # Coveo's object, its `value` already removed
+        self._raw: dict[str, Any] | None = None
+        self._description: str | None = None
+        self._folded_name: str | None = None
+        self._folded_description: str | None = None
+        self._trigrams: frozenset[str] | None = None
+
+    def __repr__(self) -> str:
+        return f"ApiKey(id={self.id!r}, display_name={self.display_name!r}, value_tail={self.value_tail!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ApiKey):
+            return NotImplemented
+        return (self.id, self.display_name, self.description, self.value_tail) == (
+            other.id,
+            other.display_name,
+            other.description,
+            other.value_tail,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # as the dataclass it was: equal by value, unhashable
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The fields the bot reads (`KEPT`), lists made tuples: built on first use, when Coveo's
+        object (the rest of its fields) is dropped."""
+        raw = self._raw
+        if raw is None:
+            source = self._source or {}
+            raw = self._raw = {name: _frozen(source[name]) for name in KEPT if name in source}
+            self._source = None
+        return raw
+
+    @property
+    def description(self) -> str:
+        description = self._description
+        if description is None:
+            fields = self._source if self._source is not None else self.raw
+            description = self._description = _string(fields.get("description"))
+        return description
+
+    @property
+    def folded_name(self) -> str:
+        folded = self._folded_name
+        if folded is None:
+            folded = self._folded_name = fold(self.display_name)
+        return folded
+
+    @property
+    def folded_description(self) -> str:
+        folded = self._folded_description
+        if folded is None:
+            folded = self._folded_description = fold(self.description)
+        return folded
 
     @property
     def name_trigrams(self) -> frozenset[str]:
-        # Only "did you mean" needs these: computed on first use, then kept with the cached list.
-        if self._trigrams is None:
-            self._trigrams = trigrams(self.folded_name)
-        return self._trigrams
+        # Only "did you mean" needs these.
+        trigrams_ = self._trigrams
+        if trigrams_ is None:
+            trigrams_ = self._trigrams = trigrams(self.folded_name)
+        return trigrams_
 
     @property
     def enabled(self) -> bool | None:
@@ -376,30 +445,19 @@ def most_urgent_first(keys: Iterable[ApiKey], care: Sequence[Care], now: datetim
 
 
 def parse_api_keys(items: Sequence[Any]) -> list[ApiKey]:
-    """Keys from Coveo's JSON array; entries without an id are skipped."""
-    keys = []
+    """Keys from Coveo's JSON array; entries without an id are skipped. Each key holds a shallow
+    copy of its object without the `value` (the caller's objects are left as they are)."""
+    keys: list[ApiKey] = []
+    append = keys.append
     for item in items:
         if not isinstance(item, dict):
             continue
         key_id = item.get("id")
         if not isinstance(key_id, str) or not key_id:
             continue
-        tail = _value_tail(item.get("value"))
-        # Only the fields the bot reads: copying and freezing every field cost more than decoding the JSON.
-        raw = {name: _frozen(item[name]) for name in KEPT if name in item}
-        name = _string(raw.get("displayName"))
-        description = _string(raw.get("description"))
-        keys.append(
-            ApiKey(
-                id=key_id,
-                display_name=name,
-                description=description,
-                value_tail=tail,
-                folded_name=fold(name),
-                folded_description=fold(description),
-                raw=raw,
-            )
-        )
+        source = dict(item)
+        tail = _value_tail(source.pop("value", None))
+        append(ApiKey(key_id, _string(source.get("displayName")), tail, source))
     return keys
 
 
@@ -484,6 +542,13 @@ def _value_tail(value: Any) -> str:
     """The characters Coveo leaves visible at the end of a masked value (what customers can read)."""
     if not isinstance(value, str):
         return ""
+    # Read once per key of every list Coveo sends: the usual mask ("*", no "•") takes one split.
+    _, star, visible = value.rpartition("*")
+    if star and "•" not in visible:
+        visible = visible[-16:]
+        if not (visible.isascii() and visible.isalnum()):
+            visible = "".join(ch for ch in visible if ch.isascii() and ch.isalnum())
+        return visible[-8:].lower()
     last_mask = max(value.rfind("*"), value.rfind("•"))
     # An unmasked value (never expected) still yields only its last four characters.
     visible = (value[last_mask + 1 :] if last_mask >= 0 else value[-4:])[-16:]
