@@ -4,6 +4,8 @@ import json
 import re
 from datetime import UTC, datetime
 
+import pytest
+
 from bot.core.apikey import parse_api_keys
 from bot.core.buttons import KeyRef, PageRef
 from bot.core.command import Help, Invalid, Problem
@@ -226,3 +228,36 @@ def test_an_unknown_qualifier_in_the_modal_shows_under_the_name() -> None:
 
     errors = modal_errors(Invalid(Problem.UNKNOWN_QUALIFIER, "is:foo"))["errors"]
     assert list(errors) == ["name"] and "is:exposed" in errors["name"]
+
+
+@pytest.mark.parametrize("text", ["*Title*", "", "x" * 3100, "<@U1> & <!here>"])
+def test_blocks_are_what_slack_sdk_s_models_would_send(text: str) -> None:
+    """The blocks are built as plain dicts, the same JSON (keys in the same order) as the models."""
+    from slack_sdk.models.blocks import (
+        ActionsBlock,
+        ButtonElement,
+        ContextBlock,
+        MarkdownTextObject,
+        SectionBlock,
+    )
+
+    from bot.core.text import shorten
+    from bot.replies.blocks import actions_block, button, context_block, section
+
+    def same(ours: object, theirs: object) -> None:
+        assert json.dumps(ours) == json.dumps(theirs)
+
+    same(
+        section(text),
+        SectionBlock(text=MarkdownTextObject(text=shorten(text, 3000), verbatim=True)).to_dict(),
+    )
+    same(
+        context_block(text),
+        ContextBlock(elements=[MarkdownTextObject(text=shorten(text, 2000), verbatim=True)]).to_dict(),
+    )
+    label = shorten(text, 75)
+    for options in ({"value": "v"}, {"url": "https://example.com/x"}, {"value": "open", "style": "primary"}):
+        ours = button(label, "an_action", **options)
+        theirs = ButtonElement(text=label, action_id="an_action", **options)
+        same(ours, theirs.to_dict())
+        same(actions_block([ours]), ActionsBlock(elements=[theirs]).to_dict())

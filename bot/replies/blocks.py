@@ -7,15 +7,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from slack_sdk.models.blocks import (
-    ActionsBlock,
-    Block,
-    ButtonElement,
-    ContextBlock,
-    MarkdownTextObject,
-    SectionBlock,
-)
-
 from bot.core.text import shorten, unescape_slack
 
 MAX_BLOCKS = 50
@@ -102,23 +93,52 @@ _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")  # C0 but the newline, D
 _LINK = re.compile(r"<(https?://[^|>\s]+)\|[^>]*>")  # only the bot forms these (`safe_link`)
 
 
-def actions_block(elements: list[ButtonElement]) -> ActionsBlock:
-    return ActionsBlock(elements=elements)
+def button(
+    text: str, action_id: str, *, value: str | None = None, url: str | None = None, style: str | None = None
+) -> Block:
+    """A button: `value` comes back with the click; `url` makes it a link. Its text (at most 75
+    characters), value (2,000) and URL (3,000) stay within Slack's limits by construction."""
+    element: Block = {"action_id": action_id}
+    if style:
+        element["style"] = style
+    if text:
+        element["text"] = {"emoji": True, "text": text, "type": "plain_text"}
+    element["type"] = "button"
+    if url:
+        element["url"] = url
+    if value:
+        element["value"] = value
+    return element
 
 
-def section(text: str) -> SectionBlock:
+def actions_block(elements: list[Block]) -> Block:
+    return {"elements": elements, "type": "actions"} if elements else {"type": "actions"}
+
+
+# Blocks are built as the JSON Slack reads, the dicts slack_sdk's block models would give from
+# `to_dict()` (keys in its order, empty fields left out; tests/test_replies.py compares them).
+# Those models cost two thirds of rendering an answer (validating and walking every attribute of
+# every object on each `to_dict`), for limits the bot's own text and values are built within.
+Block = dict[str, Any]
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
     # verbatim: Slack must not turn bare URLs, @here or #channel in Coveo's text into live links.
-    return SectionBlock(text=MarkdownTextObject(text=shorten(text, SECTION_LIMIT), verbatim=True))
+    return (
+        {"text": text, "type": "mrkdwn", "verbatim": True} if text else {"type": "mrkdwn", "verbatim": True}
+    )
 
 
-def context_block(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=shorten(text, 2000), verbatim=True)])
+def section(text: str) -> Block:
+    return {"text": _mrkdwn(shorten(text, SECTION_LIMIT)), "type": "section"}
+
+
+def context_block(text: str) -> Block:
+    return {"elements": [_mrkdwn(shorten(text, 2000))], "type": "context"}
 
 
 def new_reply(text: str, blocks: list[Block]) -> Reply:
     # `text` is the notification and screen-reader fallback; Slack caps it well above this. A
     # reply of one sentence still gets a (verbatim) block: a bare `text` is not verbatim, and
     # Slack would link a URL or @here in the user's own words it echoes.
-    return Reply(
-        text=shorten(text, 3000), blocks=[b.to_dict() for b in (blocks or [section(text)])[:MAX_BLOCKS]]
-    )
+    return Reply(text=shorten(text, 3000), blocks=(blocks or [section(text)])[:MAX_BLOCKS])

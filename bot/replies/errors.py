@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import math
 
-from slack_sdk.models.blocks import (
-    Block,
-)
-
 from bot.core.command import QUALIFIERS, Invalid, Problem
 from bot.core.outcomes import Denied, Refusal
 from bot.core.regions import REGIONS, SINGLE_TOKEN_VARIABLE
@@ -30,7 +26,7 @@ from bot.coveo.errors import (
     TokenRejected,
 )
 from bot.coveo.results import Failed, RegionError
-from bot.replies.blocks import Reply, context_block, new_reply, section
+from bot.replies.blocks import Block, Reply, context_block, new_reply, section
 
 ORG_SHAPE = (
     "An organization id is lowercase letters and digits, like `mycoveoorganization8tp8wu3` "

@@ -6,14 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from urllib.parse import quote, urlsplit
 
-from slack_sdk.models.blocks import (
-    ButtonElement,
-)
-
 from bot.core.apikey import EXPIRING_WITHIN, ApiKey, ExposureReason, Privilege, Status
 from bot.core.regions import REGION_URLS
 from bot.core.text import code, inert, shorten
-from bot.replies.blocks import OPEN_CONSOLE
+from bot.replies.blocks import OPEN_CONSOLE, Block, button
 
 MAX_PRIVILEGES_SHOWN = 8
 
@@ -295,8 +291,8 @@ def follow_up_request(region: str, org: str, key_id: str) -> str:
     return f"GET {_host(region)}/rest/organizations/{quote(org, safe='')}/apikeys/{quote(key_id, safe='')}"
 
 
-def console_button(region: str, org: str) -> ButtonElement:
-    return ButtonElement(text=CONSOLE_LABEL, action_id=OPEN_CONSOLE, url=console_url(region, org))
+def console_button(region: str, org: str) -> Block:
+    return button(CONSOLE_LABEL, OPEN_CONSOLE, url=console_url(region, org))
 
 
 def _day(moment: datetime | None) -> str:

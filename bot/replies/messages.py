@@ -13,12 +13,6 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from slack_sdk.models.blocks import (
-    Block,
-    ButtonElement,
-    SectionBlock,
-)
-
 from bot.core.apikey import ApiKey, Care
 from bot.core.buttons import KeyRef, PageRef
 from bot.core.command import Help, Invalid, Problem
@@ -34,9 +28,11 @@ from bot.replies.blocks import (
     PAGE_PREVIOUS,
     SECTION_LIMIT,
     SHARE,
+    Block,
     Controls,
     Reply,
     actions_block,
+    button,
     context_block,
     new_reply,
     section,
@@ -71,7 +67,7 @@ def render(outcome: Answer, now: datetime, *, page: int = 0, controls: Controls 
     """The message for `outcome`; `page` picks which keys of a long answer it shows."""
     reply = _render(outcome, now, page, controls)
     if controls.dismiss and isinstance(outcome, Found | NotFound | Listing | Failed):
-        reply = Reply(reply.text, [*reply.blocks, actions_block([_dismiss_button()]).to_dict()])
+        reply = Reply(reply.text, [*reply.blocks, actions_block([_dismiss_button()])])
     return reply
 
 
@@ -160,13 +156,13 @@ MATCHED_BY_TEXT = {
 }
 
 
-def _key_section(key: ApiKey, now: datetime, org: str, region: str, share: str | None = None) -> SectionBlock:
+def _key_section(key: ApiKey, now: datetime, org: str, region: str, share: str | None = None) -> Block:
     flags = warnings(key, now)
     head = f"*{key_name(key, 150)}*" + (f"   {' · '.join(flags)}" if flags else "")
     lines = _fit([head, f"*apiKeyId:* {code(key.id)}", *key_facts(key, now, org, region)])
     block = section("\n".join(lines))
     if share is not None:
-        block.accessory = ButtonElement(text="Share in channel", action_id=SHARE, value=share)
+        block = {"accessory": button("Share in channel", SHARE, value=share), **block}
     return block
 
 
@@ -280,13 +276,13 @@ def _paging(ref: PageRef, previous: bool, following: bool) -> list[Block]:
     if previous:
         value = PageRef(ref.org, ref.region, ref.query, ref.page - 1).encode()
         if value is not None:
-            buttons.append(ButtonElement(text="‹ Previous", action_id=PAGE_PREVIOUS, value=value))
+            buttons.append(button("‹ Previous", PAGE_PREVIOUS, value=value))
     if following:
         value = PageRef(ref.org, ref.region, ref.query, ref.page + 1).encode()
         if value is not None:
-            buttons.append(ButtonElement(text="Next ›", action_id=PAGE_NEXT, value=value))
+            buttons.append(button("Next ›", PAGE_NEXT, value=value))
     return [actions_block(buttons)]
 
 
-def _dismiss_button() -> ButtonElement:
-    return ButtonElement(text="Dismiss", action_id=DISMISS, value="dismiss")
+def _dismiss_button() -> Block:
+    return button("Dismiss", DISMISS, value="dismiss")

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from slack_sdk.models.blocks import Block, ButtonElement
-
 from bot.core.apikey import ApiKey
 from bot.core.command import Invalid, Problem, org_and_region
 from bot.core.outcomes import Denied
@@ -17,9 +15,11 @@ from bot.replies.blocks import (
     MAX_BLOCKS,
     NO_BUTTONS,
     OPEN_LOOKUP,
+    Block,
     Controls,
     Reply,
     actions_block,
+    button,
     context_block,
     new_reply,
     section,
@@ -140,7 +140,7 @@ def modal_errors(invalid: Invalid) -> dict[str, Any]:
 
 def answer_modal(reply: Reply) -> dict[str, Any]:
     """A lookup modal updated with its answer (the same blocks a message shows)."""
-    blocks = reply.blocks or [section(reply.text).to_dict()]
+    blocks = reply.blocks or [section(reply.text)]
     return {
         "type": "modal",
         "callback_id": LOOKUP_VIEW,
@@ -197,15 +197,9 @@ def home_view(refusal: Denied | None, regions: RegionAccess | None = None) -> di
     ]
     if refusal is None:
         blocks.append(
-            actions_block(
-                [
-                    ButtonElement(
-                        text="Look up an API key", action_id=OPEN_LOOKUP, value="open", style="primary"
-                    )
-                ]
-            )
+            actions_block([button("Look up an API key", OPEN_LOOKUP, value="open", style="primary")])
         )
-    return {"type": "home", "blocks": [b.to_dict() for b in blocks]}
+    return {"type": "home", "blocks": blocks}
 
 
 def _plain(text: str) -> dict[str, Any]:
