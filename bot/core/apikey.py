@@ -444,9 +444,10 @@ def most_urgent_first(keys: Iterable[ApiKey], care: Sequence[Care], now: datetim
     )
 
 
-def parse_api_keys(items: Sequence[Any]) -> list[ApiKey]:
-    """Keys from Coveo's JSON array; entries without an id are skipped. Each key holds a shallow
-    copy of its object without the `value` (the caller's objects are left as they are)."""
+def parse_api_keys(items: Sequence[Any], *, consume: bool = False) -> list[ApiKey]:
+    """Keys from Coveo's JSON array; entries without an id are skipped. Each key holds its
+    object without the `value`: a shallow copy, or with `consume` (objects just decoded, which
+    nobody else holds) the object itself, its value removed."""
     keys: list[ApiKey] = []
     append = keys.append
     for item in items:
@@ -455,7 +456,7 @@ def parse_api_keys(items: Sequence[Any]) -> list[ApiKey]:
         key_id = item.get("id")
         if not isinstance(key_id, str) or not key_id:
             continue
-        source = dict(item)
+        source = item if consume else dict(item)
         tail = _value_tail(source.pop("value", None))
         append(ApiKey(key_id, _string(source.get("displayName")), tail, source))
     return keys

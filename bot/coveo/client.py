@@ -192,7 +192,7 @@ class CoveoClient:
             raise BadResponse(
                 f"expected a JSON array of API keys, got {type(data).__name__}", request_id=request_id
             )
-        return KeyList(parse_api_keys(data), request_id)
+        return KeyList(parse_api_keys(data, consume=True), request_id)  # data: just decoded, ours
 
     async def list_organizations(self, *, deadline: float) -> list[Organization]:
         """The organisations the token can see (for "did you mean" and `python -m bot check`)."""
