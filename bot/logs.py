@@ -64,9 +64,17 @@ class Redactor(logging.Filter):
 
     def _sorted(self) -> list[str]:
         kept = self._configured | {s for pair in self._rotated.values() for s in pair}
-        return sorted((s for s in kept if len(s) >= 6), key=len, reverse=True)
+        secrets = sorted((s for s in kept if len(s) >= 6), key=len, reverse=True)
+        # One search tells whether a text holds anything to scrub: most texts (ids, outcomes,
+        # key names) hold nothing, and then none of the replacements below changes them.
+        self._anything = re.compile(
+            "|".join([*map(re.escape, secrets), _SECRET_SHAPES.pattern, f"(?i:{PASTED_KEY_VALUE.pattern})"])
+        )
+        return secrets
 
     def scrub(self, text: str) -> str:
+        if self._anything.search(text) is None:
+            return text
         for secret in self.secrets:
             text = text.replace(secret, "****")
         return PASTED_KEY_VALUE.sub("****", _SECRET_SHAPES.sub("****", text))
@@ -77,13 +85,17 @@ class Redactor(logging.Filter):
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = self.scrub(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
-        for name, value in list(vars(record).items()):
+        fields = vars(record)
+        for name, value in list(fields.items()):
             if name not in _STANDARD_FIELDS and isinstance(value, str):
-                setattr(record, name, self.scrub(value))
+                scrubbed = self.scrub(value)
+                if scrubbed is not value:
+                    fields[name] = scrubbed
         return True
 
 
 _LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)  # made once: json.dumps makes one per call
 
 
 class JsonFormatter(logging.Formatter):
@@ -101,7 +113,8 @@ class JsonFormatter(logging.Formatter):
             line["exception"] = record.exc_text
         # One record, one physical line: JSON leaves U+0085, U+2028 and U+2029 raw, and line-based
         # tools (and str.splitlines) break a record there, so a query could split its own audit line.
-        return json.dumps(line, default=str, ensure_ascii=False).translate(_LINE_BREAKS)
+        text = _ENCODER.encode(line)
+        return text if text.isascii() else text.translate(_LINE_BREAKS)
 
 
 class TextFormatter(logging.Formatter):

@@ -5,6 +5,8 @@ import json
 import logging
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot import logs
 
@@ -96,3 +98,38 @@ def test_the_scrubber_keeps_the_current_and_previous_token_only() -> None:
     # Fifty rotations later: the Slack secret, the current token and the one before it.
     assert sorted(redactor.secrets) == ["rotated-token-48", "rotated-token-49", "slack-secret-value"]
     assert redactor.scrub("rotated-token-49 rotated-token-48") == "**** ****"
+
+
+def _full_scrub(redactor: logs.Redactor, text: str) -> str:
+    for secret in redactor.secrets:
+        text = text.replace(secret, "****")
+    return logs.PASTED_KEY_VALUE.sub("****", logs._SECRET_SHAPES.sub("****", text))
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "configured-secret-value",
+                "rotated-token-7",
+                "xoxb-1-2-abc",
+                "xapp-1-A",
+                "https://hooks.slack.com/commands/T1/2/x",
+                "BeArEr abc.def",
+                PASTED.upper(),
+                PASTED.replace("-", ""),
+                "xx65151ec3",
+                "bearer",
+                "prod key",
+                " ",
+                "…1343",
+                "é",
+            ]
+        ),
+        max_size=6,
+    ).map("".join)
+)
+def test_the_quick_look_never_skips_a_text_the_full_scrub_would_change(text: str) -> None:
+    redactor = logs.Redactor(["configured-secret-value"])
+    redactor.rotate("COVEO_ACCESS_TOKEN_FILE", "rotated-token-7", "configured-secret-value")
+    assert redactor.scrub(text) == _full_scrub(redactor, text)
