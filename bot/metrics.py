@@ -170,6 +170,9 @@ class Metrics:
             registry=registry,
         )
         self._access_list_age: Gauge | None = None
+        # The children (one per label set) the hot paths use, by label values: `labels()` checks
+        # and converts its arguments and takes a lock on every call, a few per command.
+        self._children: dict[tuple[object, ...], Any] = {}
         # Series that exist from the start, so a rate over them is defined before the first event.
         for outcome in COMMAND_OUTCOMES:
             self.commands.labels("command", outcome)
@@ -218,8 +221,8 @@ class Metrics:
         """An audit line was written (bot.flow.Audit.write): count it under its outcome."""
         kind = bounded(fields.get("event"), KINDS)
         outcome = bounded(fields.get("outcome"), OUTCOMES)
-        self.commands.labels(kind, outcome).inc()
-        self.command_duration.labels(kind).observe(seconds)
+        self._child(self.commands, kind, outcome).inc()
+        self._child(self.command_duration, kind).observe(seconds)
         if outcome == "denied":
             self.access_denied.labels(bounded(fields.get("refusal"), REASONS)).inc()
 
@@ -234,7 +237,7 @@ class Metrics:
             nonlocal observed
             if not observed:
                 observed = True
-                self.ack_duration.labels(label).observe(max(0.0, time.monotonic() - received_at))
+                self._child(self.ack_duration, label).observe(max(0.0, time.monotonic() - received_at))
             return await ack(*args, **kwargs)
 
         return timed
@@ -242,20 +245,20 @@ class Metrics:
     def coveo_request(self, region: str, status: int | str, seconds: float) -> None:
         """One request to Coveo ended (the Coveo client's hook): its HTTP status, or how it failed."""
         label = region_label(region)
-        self.coveo_requests.labels(label, status_label(status)).inc()
-        self.coveo_duration.labels(label).observe(seconds)
+        self._child(self.coveo_requests, label, status_label(status)).inc()
+        self._child(self.coveo_duration, label).observe(seconds)
         if isinstance(status, int) and 200 <= status <= 299:
             self.coveo_succeeded(region)
 
     def coveo_succeeded(self, region: str) -> None:
         """Coveo answered `region`'s request with success: now is its last success."""
-        self.coveo_last_success.labels(region_label(region)).set(self._wall_clock())
+        self._child(self.coveo_last_success, region_label(region)).set(self._wall_clock())
 
     def coveo_retry(self, region: str) -> None:
         self.coveo_retries.labels(region_label(region)).inc()
 
     def cache_lookup(self, hit: bool) -> None:
-        self.cache_lookups.labels("hit" if hit else "miss").inc()
+        self._child(self.cache_lookups, "hit" if hit else "miss").inc()
 
     def response_url_failed(self) -> None:
         self.response_url_failures.inc()
@@ -263,6 +266,14 @@ class Metrics:
     def audit_channel_dropped(self, kind: str) -> None:
         """A line the audit channel's queue had no room for (`real` or `summary`)."""
         self.audit_channel_drops.labels(bounded(kind, ("real", "summary"))).inc()
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, kept: label values come from fixed sets, so this stays small."""
+        key = (metric, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def exposition(self) -> tuple[bytes, str]:
         """The text for `GET /metrics` and its content type."""
