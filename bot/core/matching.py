@@ -52,8 +52,8 @@ class NoHit:
 
 def find(keys: Sequence[ApiKey], name: str) -> Hits | NoHit:
     """The keys of the first tier with a hit, tightest first; else the closest names."""
-    for how, test in _tiers(name):
-        hits = [k for k in keys if test(k)]
+    for how, select in _tiers(name):
+        hits = select(keys)
         if hits:
             return Hits(hits, how)
     folded = fold(name)
@@ -62,28 +62,41 @@ def find(keys: Sequence[ApiKey], name: str) -> Hits | NoHit:
 
 def find_all(keys: Sequence[ApiKey], name: str) -> list[ApiKey]:
     """Every key some tier of `find` matches, in the order given (the looser tiers included)."""
-    tests = [test for _, test in _tiers(name)]
-    return [k for k in keys if any(test(k) for test in tests)]
+    chosen = {id(k) for _, select in _tiers(name) for k in select(keys)}
+    return [k for k in keys if id(k) in chosen]
 
 
-def _tiers(name: str) -> list[tuple[MatchedBy, Callable[[ApiKey], bool]]]:
-    """What `name` can match, tightest first. A value tail comes first when the text looks like
-    one; when no value ends so, the text may still be a name (or id) that only looks like a tail."""
-    tiers: list[tuple[MatchedBy, Callable[[ApiKey], bool]]] = []
+Select = Callable[[Sequence[ApiKey]], list[ApiKey]]
+
+
+def _tiers(name: str) -> list[tuple[MatchedBy, Select]]:
+    """What `name` can match, tightest first, each as the keys it selects. A value tail comes
+    first when the text looks like one; when no value ends so, the text may still be a name (or
+    id) that only looks like a tail. (Each tier is one comprehension: a test called per key cost
+    more than the comparison it made.)"""
+    tiers: list[tuple[MatchedBy, Select]] = []
     tail = _VALUE_TAIL.match(name.strip())
     if tail:
         wanted = tail.group(1).lower()
-        tiers.append((MatchedBy.VALUE_TAIL, lambda k: bool(k.value_tail) and k.value_tail.endswith(wanted)))
+        tiers.append(
+            (
+                MatchedBy.VALUE_TAIL,
+                lambda keys: [k for k in keys if k.value_tail and k.value_tail.endswith(wanted)],
+            )
+        )
     tiers += [
-        (MatchedBy.ID, lambda k: k.id == name),
-        (MatchedBy.EXACT_NAME, lambda k: k.display_name == name),
+        (MatchedBy.ID, lambda keys: [k for k in keys if k.id == name]),
+        (MatchedBy.EXACT_NAME, lambda keys: [k for k in keys if k.display_name == name]),
     ]
     folded = fold(name)
     if folded:
         tiers += [
-            (MatchedBy.NAME_IGNORING_CASE, lambda k: k.folded_name == folded),
-            (MatchedBy.DESCRIPTION, lambda k: k.folded_description == folded),
-            (MatchedBy.CONTAINS, lambda k: folded in k.folded_name or folded in k.folded_description),
+            (MatchedBy.NAME_IGNORING_CASE, lambda keys: [k for k in keys if k.folded_name == folded]),
+            (MatchedBy.DESCRIPTION, lambda keys: [k for k in keys if k.folded_description == folded]),
+            (
+                MatchedBy.CONTAINS,
+                lambda keys: [k for k in keys if folded in k.folded_name or folded in k.folded_description],
+            ),
         ]
     return tiers
 
