@@ -342,6 +342,12 @@ def test_parsing_copies_nothing_it_does_not_need_and_changes_nothing_it_is_given
     assert key == one(dict(before)) and key != one(api_key("k"))
 
 
+def test_a_consumed_object_is_kept_without_its_value() -> None:
+    item = api_key("k")
+    [key] = parse_api_keys([item], consume=True)
+    assert "value" not in item and key.value_tail and "value" not in key.raw
+
+
 def test_facts_for_scripts_carry_the_report_and_never_the_value() -> None:
     key = one(key_in_status("gone", "DISABLED_EXPOSED"))
     facts = key.facts(now())
