@@ -51,7 +51,7 @@ typecheck: install
 # so a module's fixtures (one built wheel and venv, one bot) are made once. Most tests wait (on
 # sleeps, deadlines, bot processes) rather than compute, so more workers than cores still pays.
 # `make unit PYTEST_WORKERS=0` runs them in this one process.
-PYTEST_WORKERS ?= 3
+PYTEST_WORKERS ?= 4
 
 unit: install
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --ignore=tests/test_image.py
