@@ -47,8 +47,14 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# Spread over pytest-xdist workers, a file's tests kept together on one worker (--dist loadfile),
+# so a module's fixtures (one built wheel and venv, one bot) are made once. Most tests wait (on
+# sleeps, deadlines, bot processes) rather than compute, so more workers than cores still pays.
+# `make unit PYTEST_WORKERS=0` runs them in this one process.
+PYTEST_WORKERS ?= 4
+
 unit: install
-	$(BIN)/python -m pytest --ignore=tests/test_image.py
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --ignore=tests/test_image.py
 
 # Builds the image from the Dockerfile, runs it with the fakes and stops it (tests/test_image.py):
 # with podman (or a docker whose daemon answers); skipped, saying why, where there is neither.
@@ -56,7 +62,10 @@ unit: install
 image-test: install
 	$(BIN)/python -m pytest tests/test_image.py -rs -s
 
-test: lint typecheck unit image-test
+# All four side by side (the image build mostly waits on the engine while the tests wait on
+# sleeps); each one's output is printed whole when it ends. A failure in any fails `make test`.
+test: install
+	@$(MAKE) --no-print-directory -j4 --output-sync=target lint typecheck unit image-test
 
 bench: install
 	$(BIN)/python scripts/bench.py

@@ -316,3 +316,32 @@ def start_bot(fake_coveo: FakeCoveo, fake_slack: FakeSlack) -> Iterator[Any]:
         except AssertionError as problem:  # stop every bot, then report
             problems.append(str(problem))
     assert not problems, "\n".join(problems)
+
+
+# The longest files first (seconds each, measured alone): over xdist workers (`make test`), a file
+# started last is the run's tail, and each file's tests stay together on one worker. The order
+# within a file is kept (some tests check what the ones before them left).
+LONGEST_FIRST = (
+    "tests/e2e/test_trust.py",  # 41 s
+    "tests/e2e/test_resilience.py",  # 35 s
+    "tests/e2e/test_bounds.py",  # 30 s
+    "tests/e2e/test_hardening.py",  # 26 s
+    "tests/e2e/test_install.py",  # 24 s, 18 s of it building the wheel and a venv
+    "tests/test_properties.py",  # 15 s
+    "tests/e2e/test_monitoring.py",  # 14 s
+    "tests/e2e/test_surfaces.py",  # 14 s
+    "tests/e2e/test_stop.py",  # 13 s
+    "tests/test_coveo.py",  # 13 s
+    "tests/e2e/test_setup_and_lookups.py",  # 13 s
+    "tests/e2e/test_operating.py",  # 12 s
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: place for place, path in enumerate(LONGEST_FIRST)}
+
+    def place(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return rank.get(path, len(LONGEST_FIRST))
+
+    items.sort(key=place)  # stable: the rest keep their order

@@ -17,6 +17,10 @@ from bot.replies.messages import render
 from bot.replies.surfaces import answer_modal, home_view, lookup_modal
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
+# Examples per test: the slow strategies (texts up to 2,000 characters, up to 30 keys of Coveo's
+# shape) run 100-150 examples rather than 300, which cost about 45 s of CPU per `make test`
+# (9-22 s each). Tried against a re-introduced unescaped `<` (a mention gets through), every seed
+# tried still failed; Hypothesis' database in .hypothesis/ replays any failure found before.
 SLACK_BITS = st.sampled_from(
     [
         "<!channel>",
@@ -63,7 +67,7 @@ def within_limits(message: dict) -> None:
     assert "<!channel>" not in dumped and "<@U123" not in dumped
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     text=typed,
     org=st.sampled_from(["myorg", "myorg2x", "MyOrg", "a/b", ""]),
@@ -142,7 +146,7 @@ def mrkdwn_texts(message: dict) -> list[str]:
     return texts
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     names=st.lists(st.tuples(key_ids, hostile, hostile), min_size=1, max_size=12, unique_by=lambda k: k[0]),
     pick=st.integers(min_value=0),
@@ -162,7 +166,7 @@ def test_coveo_text_cannot_forge_an_id_line(names: list[tuple[str, str, str]], p
             assert all(BOT_LINE.match(line) for line in lines[1:]), lines
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(names=st.lists(st.tuples(key_ids, hostile), min_size=1, max_size=40, unique_by=lambda k: k[0]))
 def test_coveo_text_cannot_pair_a_name_with_another_id_in_a_listing(names: list[tuple[str, str]]) -> None:
     keys = parse_api_keys([{"id": i, "displayName": n} for i, n in names])
@@ -276,7 +280,7 @@ def within_block_kit_limits(message: dict, *, max_blocks: int = 50) -> None:
     assert "<!channel>" not in dumped and "<@U123" not in dumped and "<#C1" not in dumped
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     keys=st.lists(coveo_key, min_size=1, max_size=25, unique_by=lambda k: k["id"]),
     care=st.lists(st.sampled_from(list(Care)), unique=True, max_size=4),
