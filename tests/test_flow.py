@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from types import SimpleNamespace
 from typing import Any, ClassVar
@@ -92,6 +93,11 @@ def command(text: str, response_url: str, user_id: str = ALLOWED_USER) -> Intera
             "response_url": response_url,
         }
     )
+
+
+def new_view_id() -> str:
+    """A modal id of the test's own: the fake Slack (and its record of views) is shared."""
+    return f"V0{uuid.uuid4().hex[:10].upper()}"
 
 
 def with_key(fake_coveo: FakeCoveo, name: str = "Push source key") -> tuple[str, dict[str, Any]]:
@@ -197,12 +203,13 @@ async def test_a_modal_submission_ready_in_time_becomes_the_answer(
     services = await flow()
     org, key = with_key(fake_coveo)
     acks, ack = recorder()
-    who = Interaction.from_payload(submission(org, "Push source key", user_id=ALLOWED_USER))
+    view = new_view_id()
+    who = Interaction.from_payload(submission(org, "Push source key", user_id=ALLOWED_USER, view_id=view))
     await serve(services, ModalSubmission(services, who, ack), look_up)
     await services.inflight.wait_idle(5)
     [answered] = acks
     assert answered["response_action"] == "update" and key["id"] in str(answered["view"])
-    assert not [v for v in fake_slack.views if v[0] == "views.update" and v[1].get("view_id") == "V0MODAL"]
+    assert not [v for v in fake_slack.views if v[0] == "views.update" and v[1].get("view_id") == view]
     assert [(line.event, line.outcome) for line in audit()] == [("modal", "found")]
 
 
@@ -225,12 +232,15 @@ async def test_a_modal_past_its_budget_shows_looking_up_then_is_updated_with_the
     services = await flow(APIKEYID_INLINE_BUDGET="0")
     org, key = with_key(fake_coveo)
     acks, ack = recorder()
-    who = Interaction.from_payload(submission(org, "Push source key", user_id=ALLOWED_USER, view_id="V0SLOW"))
+    slow_view = new_view_id()  # the fake Slack is shared: an id of this test's own
+    who = Interaction.from_payload(
+        submission(org, "Push source key", user_id=ALLOWED_USER, view_id=slow_view)
+    )
     await serve(services, ModalSubmission(services, who, ack), look_up)
     [working] = acks
     assert "Looking up" in str(working["view"]) and key["id"] not in str(working["view"])
     await services.inflight.wait_idle(5)
-    [update] = [v for v in fake_slack.views_of("views.update") if v["view_id"] == "V0SLOW"]
+    [update] = [v for v in fake_slack.views_of("views.update") if v["view_id"] == slow_view]
     assert key["id"] in str(update["view"])
     assert [line.outcome for line in audit()] == ["found"]
 
@@ -246,7 +256,7 @@ async def test_next_replaces_the_clicked_page_in_a_message_and_updates_a_modal(
     fake_coveo.add_org(org, [api_key(f"key {n:03}") for n in range(150)])
     value = PageRef(org, "", None, 1).encode()
     assert value is not None
-    response_url = fake_slack.new_response_url()
+    response_url, paged_view = fake_slack.new_response_url(), new_view_id()
     await clicked(
         services,
         Interaction.from_payload(
@@ -256,13 +266,15 @@ async def test_next_replaces_the_clicked_page_in_a_message_and_updates_a_modal(
     )
     await clicked(
         services,
-        Interaction.from_payload(click("apikeyid_page_next", value, user_id=ALLOWED_USER, view_id="V0PAGED")),
+        Interaction.from_payload(
+            click("apikeyid_page_next", value, user_id=ALLOWED_USER, view_id=paged_view)
+        ),
         Event.PAGED,
     )
     await services.inflight.wait_idle(5)
     [page] = fake_slack.answers_for(response_url)
     assert page["replace_original"] is True and "key 149" in message_text(page)
-    [update] = [v for v in fake_slack.views_of("views.update") if v["view_id"] == "V0PAGED"]
+    [update] = [v for v in fake_slack.views_of("views.update") if v["view_id"] == paged_view]
     assert "key 149" in str(update["view"])
     assert [(line.event, line.outcome, line.page) for line in audit()] == [("paged", "paged", 1)] * 2
 
