@@ -163,6 +163,8 @@ class KeyDirectory:
         if not others:
             raise NoRegion(tried + shut)
         try:
+            if len(others) == 1:  # nothing to race: asked at once, without a task and a wait of its own
+                return others[0], *await self._ask_one(org, others[0], deadline)
             return await self._race(org, others, deadline)
         except NoRegion as nowhere:
             raise NoRegion(tried + nowhere.answers + shut) from None
