@@ -218,7 +218,7 @@ class Metrics:
     # Hooks: one call each from the code that knows.
 
     def audited(self, fields: Mapping[str, Any], seconds: float) -> None:
-        """An audit line was written (bot.flow.Audit.write): count it under its outcome."""
+        """An audit line was written (bot/flow/audit.py, `Audit.write`): count it under its outcome."""
         kind = bounded(fields.get("event"), KINDS)
         outcome = bounded(fields.get("outcome"), OUTCOMES)
         self._child(self.commands, kind, outcome).inc()

@@ -18,6 +18,7 @@ import pytest
 
 from bot.core.buttons import KeyRef, PageRef
 from bot.core.outcomes import Event
+from bot.coveo.results import Found
 from bot.flow.clicks import clicked
 from bot.flow.pipeline import answer, look_up, serve
 from bot.flow.services import InFlight, Services
@@ -126,11 +127,15 @@ async def test_a_command_ready_in_time_is_answered_in_its_ack_and_nowhere_else(
 
 
 async def test_a_command_past_its_budget_acks_a_note_then_posts_the_one_answer(
-    flow: Callable[..., Any], fake_coveo: FakeCoveo, fake_slack: FakeSlack, audit: Callable[[], list[Any]]
+    flow: Callable[..., Any],
+    fake_coveo: FakeCoveo,
+    fake_slack: FakeSlack,
+    audit: Callable[[], list[Any]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     services = await flow(APIKEYID_INLINE_BUDGET="0")
     org, key = with_key(fake_coveo)
-    fake_coveo.latency = 0.2
+    monkeypatch.setattr(fake_coveo, "latency", 0.2)  # restored after the test: the fake is shared
     response_url = fake_slack.new_response_url()
     acks, ack = recorder()
     await serve(services, CommandAck(services, command(f"{org} Push source key", response_url), ack), look_up)
@@ -395,7 +400,7 @@ async def test_the_inline_wait_never_runs_past_slacks_deadline() -> None:
     began = time.monotonic()
     surface = CommandAck(services, who, ack)
     task = asyncio.create_task(answer(services, surface, look_up))
-    await asyncio.wait_for(surface.ack_sent(), 2)
+    await asyncio.wait_for(surface.listener_free(), 2)
     task.cancel()
     # A slow access check used 2.3 s already: the ack must leave by 2.5 s, not wait 1 s more.
     assert acks and message_text(acks[0]).startswith("Looking up") and time.monotonic() - began < 0.4
@@ -422,3 +427,77 @@ def test_shutdown_waits_for_the_slowest_answer_and_its_posting() -> None:
     # The answer may come at the deadline, and its post may take every attempt and pause.
     assert drain_grace(settings) >= 20 + ResponsePoster.WORST_CASE
     assert ResponsePoster.WORST_CASE >= 3 * 5
+
+
+# The ack and the listener
+
+
+def render_fails_for_found(monkeypatch: pytest.MonkeyPatch, module: Any) -> None:
+    """A bug in rendering one kind of answer (a found key), in `module`'s `render`."""
+    real = module.render
+
+    def render(outcome: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(outcome, Found):
+            raise RuntimeError("a bug in rendering a key")
+        return real(outcome, *args, **kwargs)
+
+    monkeypatch.setattr(module, "render", render)
+
+
+async def test_an_answer_that_fails_to_render_leaves_the_ack_for_the_error(
+    flow: Callable[..., Any],
+    fake_coveo: FakeCoveo,
+    fake_slack: FakeSlack,
+    audit: Callable[[], list[Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ack is handed its payload only once rendered: a bug in rendering still gets the person
+    one answer, the error with its reference, in the ack (not Slack's own "failed" and a second
+    message at response_url)."""
+    import bot.flow.surfaces
+    import bot.replies.surfaces
+
+    render_fails_for_found(monkeypatch, bot.flow.surfaces)
+    render_fails_for_found(monkeypatch, bot.replies.surfaces)
+    services = await flow()
+    org, _ = with_key(fake_coveo)
+    response_url = fake_slack.new_response_url()
+    acks, ack = recorder()
+    await serve(services, CommandAck(services, command(f"{org} Push source key", response_url), ack), look_up)
+    modal_acks, modal_ack = recorder()
+    who = Interaction.from_payload(
+        submission(org, "Push source key", user_id=ALLOWED_USER, view_id=new_view_id())
+    )
+    await serve(services, ModalSubmission(services, who, modal_ack), look_up)
+    await services.inflight.wait_idle(5)
+    [error] = acks
+    assert "reference" in message_text(error) and fake_slack.answers_for(response_url) == []
+    [modal_error] = modal_acks
+    assert modal_error["response_action"] == "update" and "reference" in str(modal_error["view"])
+    assert [line.outcome for line in audit()] == ["error", "error"]
+
+
+async def test_a_listener_cancelled_before_its_ack_takes_its_work_with_it(
+    flow: Callable[..., Any],
+    fake_coveo: FakeCoveo,
+    fake_slack: FakeSlack,
+    audit: Callable[[], list[Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server stopped (its handler was cancelled) while the answer was on its way: nobody will
+    get that ack, so the work stops and the audit line says so, instead of claiming an answer."""
+    services = await flow(APIKEYID_INLINE_BUDGET="2")
+    org, _ = with_key(fake_coveo)
+    monkeypatch.setattr(fake_coveo, "latency", 0.3)  # restored after the test: the fake is shared
+    response_url = fake_slack.new_response_url()
+    acks, ack = recorder()
+    listener = asyncio.create_task(
+        serve(services, CommandAck(services, command(f"{org} Push source key", response_url), ack), look_up)
+    )
+    await asyncio.sleep(0.05)
+    listener.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await listener
+    await services.inflight.wait_idle(5)
+    [line] = audit()
+    assert line.outcome == "cancelled" and acks == [] and fake_slack.answers_for(response_url) == []

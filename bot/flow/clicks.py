@@ -24,7 +24,7 @@ from bot.slack.request import Interaction
 
 async def clicked(services: Services, who: Interaction, event: Event) -> None:
     """A button of an answer was clicked (and acked): answer it through the pipeline."""
-    work: Work[ClickedMessage] = {Event.SHARED: share, Event.DISMISSED: dismiss}.get(event, look_up)
+    work: Work[ClickedMessage] = {Event.SHARED: share, Event.DISMISSED: dismiss, Event.PAGED: look_up}[event]
     await serve(services, ClickedMessage(services, who, event), work)
 
 
@@ -44,8 +44,7 @@ async def share(services: Services, surface: ClickedMessage) -> None:
     # Asked again by id: the key may have gone, or changed, since the answer was shown.
     result = await run_lookup(services, Lookup(ref.org, ref.key_id, ref.region or None), who)
     audit.result(result)
-    if isinstance(result, Failed):
-        audit.ended(Outcome.ERROR)
+    if isinstance(result, Failed):  # the audit says error already
         await surface.answer(result)
         return
     if not (isinstance(result, Found) and result.how is MatchedBy.ID):

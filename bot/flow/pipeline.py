@@ -44,10 +44,14 @@ async def serve(services: Services, surface: S, work: Work[S]) -> None:
     task = services.inflight.spawn(answer(services, surface, work))
     if surface.acked:
         return
-    task.add_done_callback(lambda _: surface.acked_now())  # a task that ends unacked frees the listener
-    # Socket Mode must not close its connection under a request whose ack is not out.
-    with services.inflight.acking():
-        await surface.ack_sent()
+    task.add_done_callback(lambda _: surface.free_the_listener())  # ended without an ack: nothing to wait for
+    try:
+        # Socket Mode must not close its connection under a request whose ack is not out.
+        with services.inflight.acking():
+            await surface.listener_free()
+    except asyncio.CancelledError:
+        task.cancel()  # the request is gone (the server stopped): its work and answer go with it
+        raise
 
 
 async def answer(services: Services, surface: S, work: Work[S]) -> None:
@@ -139,10 +143,10 @@ def _inline_deadline(services: Services, command: ListKeys | Lookup, surface: Su
 
 
 async def _done_by(task: asyncio.Task[object], deadline: float) -> bool:
-    """Wait for `task` until `deadline` (time.monotonic()); True when it is done."""
-    timeout = deadline - time.monotonic()
-    if timeout > 0 and not task.done():
-        await asyncio.wait({task}, timeout=timeout)
+    """Wait for `task` until `deadline` (time.monotonic()); True when it is done. The task gets
+    at least one turn of the loop: an instant answer is never taken for a late one."""
+    if not task.done():
+        await asyncio.wait({task}, timeout=max(0.0, deadline - time.monotonic()))
     return task.done()
 
 

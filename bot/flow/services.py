@@ -74,9 +74,6 @@ class InFlight:
     def count(self) -> int:
         return self._working.value
 
-    def track(self) -> contextlib.AbstractContextManager[None]:
-        return self._working.counted()
-
     def acking(self) -> contextlib.AbstractContextManager[None]:
         return self._unacked.counted()
 

@@ -41,7 +41,12 @@ SLACK_ACK_LIMIT = 3.0  # past this, an ack carries nothing Slack will show: the 
 
 
 class Surface:
-    """One request's way back to the person; `acked` once Slack has (or is about to have) its ack."""
+    """One request's way back to the person.
+
+    `acked` turns True when the surface hands Slack's ack its payload (Bolt sends it when the
+    listener returns): from then on every answer goes the later way. A surface renders first and
+    acks after, so an answer that fails to render leaves the ack free for the error instead.
+    """
 
     event: Event
     outcome_of_a_result: Outcome | None = None  # the audit outcome of any result here (a page: paged)
@@ -51,7 +56,8 @@ class Surface:
         self.who = who
         self.audit = Audit(services, self.event, who)
         self.acked = False
-        self._ack_out: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Resolved once the ack is handed over (or the work ended without one): the listener waits on it.
+        self._listener_free: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     # What a surface says
 
@@ -67,14 +73,14 @@ class Surface:
         )
 
     async def now(self, answer: Answer, controls: Controls) -> None:
-        """Answer in the ack."""
+        """Answer in the ack: render, then `_send_ack` the payload."""
         raise NotImplementedError
 
     async def later(self, answer: Answer, controls: Controls) -> None:
         """Answer after the ack."""
         raise NotImplementedError
 
-    # What the pipeline calls
+    # What the pipeline and the listener call
 
     @property
     def ack_by(self) -> float:
@@ -86,27 +92,31 @@ class Surface:
         if self.acked:
             await self.later(answer, controls)
         else:
-            await self._ack_with(answer, controls)
+            await self._in_the_ack(answer, controls)
 
     async def working(self, note: Working) -> None:
         """The "looking up" note, in the ack; the final answer then comes later."""
         if not self.acked:
-            await self._ack_with(note, NO_BUTTONS)
+            await self._in_the_ack(note, NO_BUTTONS)
 
-    async def _ack_with(self, answer: Answer, controls: Controls) -> None:
-        self.acked = True
+    async def listener_free(self) -> None:
+        """Returns once the ack is handed over: the listener may return, and Bolt sends it."""
+        await self._listener_free
+
+    def free_the_listener(self) -> None:
+        if not self._listener_free.done():
+            self._listener_free.set_result(None)
+
+    async def _in_the_ack(self, answer: Answer, controls: Controls) -> None:
         try:
             await self.now(answer, controls)
         finally:
-            self.acked_now()
+            if self.acked:
+                self.free_the_listener()
 
-    def acked_now(self) -> None:
-        if not self._ack_out.done():
-            self._ack_out.set_result(None)
-
-    async def ack_sent(self) -> None:
-        """Returns once the ack is out (for the listener: Bolt answers Slack when it returns)."""
-        await self._ack_out
+    async def _send_ack(self, ack: Ack, **payload: Any) -> None:
+        self.acked = True
+        await ack(**payload)
 
 
 class CommandAck(Surface):
@@ -125,12 +135,13 @@ class CommandAck(Surface):
     async def now(self, answer: Answer, controls: Controls) -> None:
         message = render(answer, datetime.now(UTC), controls=controls).to_slack()
         if time.monotonic() - self.who.received_at < SLACK_ACK_LIMIT:
-            await self._ack(**message)
+            await self._send_ack(self._ack, **message)
             return
         # Slack dropped this request already: an answer in the ack would vanish.
         log.warning("an answer missed the ack; it goes to response_url", extra={"event": "ack_missed"})
         self.audit.update(ack_missed=True)
-        await self._ack()
+        await self._send_ack(self._ack)
+        self.free_the_listener()  # nothing waits on this ack any more
         await self._post(answer, message)
 
     async def later(self, answer: Answer, controls: Controls) -> None:
@@ -187,9 +198,9 @@ class ModalSubmission(Surface):
 
     async def now(self, answer: Answer, controls: Controls) -> None:
         if isinstance(answer, Invalid):
-            await self._ack(**modal_errors(answer))
+            await self._send_ack(self._ack, **modal_errors(answer))
         else:
-            await self._ack(response_action="update", view=modal_of(answer, controls))
+            await self._send_ack(self._ack, response_action="update", view=modal_of(answer, controls))
 
     async def later(self, answer: Answer, controls: Controls) -> None:
         await update_modal(self.services, self.who.view_id, modal_of(answer, controls))
@@ -202,8 +213,8 @@ class ClickedMessage(Surface):
     def __init__(self, services: Services, who: Interaction, event: Event) -> None:
         self.event = event
         super().__init__(services, who)
-        self.acked = True
-        self.acked_now()
+        self.acked = True  # by the listener, at once
+        self.free_the_listener()
         self.page = 0
         if event is Event.PAGED:
             self.outcome_of_a_result = Outcome.PAGED

@@ -1,4 +1,4 @@
-"""The Slack app: Bolt, configured once, with the listeners of `bot.listeners` wired in."""
+"""The Slack app: Bolt, configured once, with the listeners of `bot.serving.listeners` wired in."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from bot.slack.audit_channel import AUDIT_FLUSH
 from bot.slack.responses import ResponsePoster
 
 log = logging.getLogger(__name__)
-GC_THRESHOLD = 50_000
+GC_THRESHOLD = 200_000
 
 
 def stop_signals() -> asyncio.Event:
@@ -105,4 +105,7 @@ def freeze_startup_objects() -> None:
     # needed for the rare cycle only. At the default threshold (700 allocations) a burst of
     # commands, each parsing a few hundred keys, ran it hundreds of times a second, and each
     # full pass walked every cached key: about a fifth of the bot's CPU under load (measured).
+    # At 50,000 the youngest generation still filled with freshly cached key lists under 200
+    # commands in flight, each pass 35-70 ms; at 200,000 the collector's time in a bench run
+    # fell from 1.2-1.4 s to 0.1-0.26 s, CPU per command by 0.13-0.49 ms, peak memory the same.
     gc.set_threshold(GC_THRESHOLD, 20, 20)

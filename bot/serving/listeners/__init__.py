@@ -1,4 +1,4 @@
-"""Slack listeners, one module per kind: each reads the request once and hands it to `bot.flow`."""
+"""Slack listeners, one module per kind: each reads the request once and hands it to the flow (`bot/flow/`)."""
 
 from __future__ import annotations
 
