@@ -96,6 +96,11 @@ def command(text: str, response_url: str, user_id: str = ALLOWED_USER) -> Intera
     )
 
 
+async def press(services: Services, event: Event, action: str, value: str, **where: Any) -> None:
+    """A button of an answer clicked, as the actions listener hands it over (acked already)."""
+    await clicked(services, Interaction.from_payload(click(action, value, **where)), event)
+
+
 def new_view_id() -> str:
     """A modal id of the test's own: the fake Slack (and its record of views) is shared."""
     return f"V0{uuid.uuid4().hex[:10].upper()}"
@@ -178,12 +183,8 @@ async def test_a_person_not_allowed_gets_one_refusal_on_every_surface(
     response_url = fake_slack.new_response_url()
     value = PageRef(org, "", None, 1).encode()
     assert value is not None
-    await clicked(
-        services,
-        Interaction.from_payload(
-            click("apikeyid_page_next", value, user_id="U0OUTSIDER", response_url=response_url)
-        ),
-        Event.PAGED,
+    await press(
+        services, Event.PAGED, "apikeyid_page_next", value, user_id="U0OUTSIDER", response_url=response_url
     )
     await services.inflight.wait_idle(5)
     assert len(acks) == 1 and "not" in message_text(acks[0]).lower()
@@ -262,20 +263,10 @@ async def test_next_replaces_the_clicked_page_in_a_message_and_updates_a_modal(
     value = PageRef(org, "", None, 1).encode()
     assert value is not None
     response_url, paged_view = fake_slack.new_response_url(), new_view_id()
-    await clicked(
-        services,
-        Interaction.from_payload(
-            click("apikeyid_page_next", value, user_id=ALLOWED_USER, response_url=response_url)
-        ),
-        Event.PAGED,
+    await press(
+        services, Event.PAGED, "apikeyid_page_next", value, user_id=ALLOWED_USER, response_url=response_url
     )
-    await clicked(
-        services,
-        Interaction.from_payload(
-            click("apikeyid_page_next", value, user_id=ALLOWED_USER, view_id=paged_view)
-        ),
-        Event.PAGED,
-    )
+    await press(services, Event.PAGED, "apikeyid_page_next", value, user_id=ALLOWED_USER, view_id=paged_view)
     await services.inflight.wait_idle(5)
     [page] = fake_slack.answers_for(response_url)
     assert page["replace_original"] is True and "key 149" in message_text(page)
@@ -292,19 +283,11 @@ async def test_share_posts_the_public_copy_then_confirms_and_dismiss_deletes(
     value = KeyRef(org, "", key["id"]).encode()
     assert value is not None
     shared_url, dismissed_url = fake_slack.new_response_url(), fake_slack.new_response_url()
-    await clicked(
-        services,
-        Interaction.from_payload(
-            click("apikeyid_share", value, user_id=ALLOWED_USER, response_url=shared_url)
-        ),
-        Event.SHARED,
+    await press(
+        services, Event.SHARED, "apikeyid_share", value, user_id=ALLOWED_USER, response_url=shared_url
     )
-    await clicked(
-        services,
-        Interaction.from_payload(
-            click("apikeyid_dismiss", "", user_id=ALLOWED_USER, response_url=dismissed_url)
-        ),
-        Event.DISMISSED,
+    await press(
+        services, Event.DISMISSED, "apikeyid_dismiss", "", user_id=ALLOWED_USER, response_url=dismissed_url
     )
     await services.inflight.wait_idle(5)
     public, confirmation = fake_slack.wait_for_answers(shared_url, count=2, timeout=1)
