@@ -324,10 +324,14 @@ async def test_a_tampered_button_gets_a_notice_and_one_audit_line(
 class HangingDirectory:
     clients: ClassVar[dict[str, Any]] = {"us": None}
 
+    def __init__(self) -> None:
+        self.asked = asyncio.Event()  # set once Coveo is (never) answering
+
     def cached(self, org: str, region: str | None = None) -> bool:
         return False
 
     async def locate(self, org: str, **kwargs: Any) -> Any:
+        self.asked.set()
         await asyncio.sleep(3600)
 
 
@@ -364,11 +368,12 @@ def hanging_services(directory: HangingDirectory, **env: str) -> Any:
 async def test_a_command_cancelled_at_shutdown_still_leaves_its_audit_line(
     audit: Callable[[], list[Any]],
 ) -> None:
-    services = hanging_services(HangingDirectory(), APIKEYID_INLINE_BUDGET="2")
+    directory = HangingDirectory()
+    services = hanging_services(directory, APIKEYID_INLINE_BUDGET="2")
     _, ack = recorder()
     surface = CommandAck(services, command("myorg k", ""), ack)
     task = asyncio.create_task(answer(services, surface, look_up))
-    await asyncio.sleep(0.05)  # inside the inline budget, waiting for Coveo
+    await asyncio.wait_for(directory.asked.wait(), 2)  # inside the inline budget, waiting for Coveo
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -390,12 +395,13 @@ async def test_the_inline_wait_never_runs_past_slacks_deadline() -> None:
 
 
 async def test_a_command_cancelled_in_its_inline_wait_cancels_its_lookup() -> None:
-    services = hanging_services(HangingDirectory(), APIKEYID_INLINE_BUDGET="2")
+    directory = HangingDirectory()
+    services = hanging_services(directory, APIKEYID_INLINE_BUDGET="2")
     _, ack = recorder()
     waiting = asyncio.create_task(
         answer(services, CommandAck(services, command("myorg k", ""), ack), look_up)
     )
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(directory.asked.wait(), 2)
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting

@@ -1,4 +1,6 @@
-"""The one way every request is answered: admit → read → look up → answer once → audit once.
+"""The one way every command, modal submission and button click is answered:
+admit → read → look up → answer once → audit once. (Opening the modal and the Home tab, which
+answer with a view rather than a message, are in `views.py`, through the same gate and audit.)
 
     listener ──serve(surface)──▶ answer(): admit ─▶ work (look_up, share, dismiss) ─▶ surface.answer
                 ◀── returns once the ack is out                                       audit.write
@@ -74,6 +76,8 @@ async def answer(services: Services, surface: S, work: Work[S]) -> None:
         audit.ended(Outcome.TAMPERED)
         if isinstance(surface, ClickedMessage):
             await surface.show(tampered_button())
+        else:  # only a button carries a value the bot wrote: anywhere else this is a bug of ours
+            await _fail(audit, surface.answer)
     except asyncio.CancelledError:  # shutdown gave up waiting: the trail still shows the request
         audit.ended(Outcome.CANCELLED)
         raise
