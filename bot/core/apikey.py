@@ -546,14 +546,11 @@ def _value_tail(value: Any) -> str:
         return ""
     # Read once per key of every list Coveo sends: the usual mask ("*", no "•") takes one split.
     _, star, visible = value.rpartition("*")
-    if star and "•" not in visible:
-        visible = visible[-16:]
-        if not (visible.isascii() and visible.isalnum()):
-            visible = "".join(ch for ch in visible if ch.isascii() and ch.isalnum())
-        return visible[-8:].lower()
-    last_mask = max(value.rfind("*"), value.rfind("•"))
-    # An unmasked value (never expected) still yields only its last four characters.
-    visible = (value[last_mask + 1 :] if last_mask >= 0 else value[-4:])[-16:]
+    if not star or "•" in visible:
+        last_mask = max(value.rfind("*"), value.rfind("•"))
+        # An unmasked value (never expected) still yields only its last four characters.
+        visible = value[last_mask + 1 :] if last_mask >= 0 else value[-4:]
+    visible = visible[-16:]
     if not (visible.isascii() and visible.isalnum()):
         visible = "".join(ch for ch in visible if ch.isascii() and ch.isalnum())
     return visible[-8:].lower()

@@ -73,7 +73,7 @@ class Surface:
         )
 
     async def now(self, answer: Answer, controls: Controls) -> None:
-        """Answer in the ack: render, then `_send_ack` the payload."""
+        """Answer in the ack: render first, then hand Slack's ack the payload."""
         raise NotImplementedError
 
     async def later(self, answer: Answer, controls: Controls) -> None:
@@ -114,20 +114,24 @@ class Surface:
             if self.acked:
                 self.free_the_listener()
 
-    async def _send_ack(self, ack: Ack, **payload: Any) -> None:
-        self.acked = True
-        await ack(**payload)
 
-
-class CommandAck(Surface):
-    """The slash command: the answer in the command's own HTTP answer when it is ready in time,
-    otherwise a short note there and the answer at `response_url`."""
-
-    event = Event.COMMAND
+class AckedByTheBot(Surface):
+    """A request whose ack the bot gives (a command, a modal submission): the ack may carry the answer."""
 
     def __init__(self, services: Services, who: Interaction, ack: Ack) -> None:
         super().__init__(services, who)
         self._ack = services.metrics.timed_ack(ack, self.event, who.received_at)
+
+    async def _send_ack(self, **payload: Any) -> None:
+        self.acked = True
+        await self._ack(**payload)
+
+
+class CommandAck(AckedByTheBot):
+    """The slash command: the answer in the command's own HTTP answer when it is ready in time,
+    otherwise a short note there and the answer at `response_url`."""
+
+    event = Event.COMMAND
 
     def asked(self) -> Command:
         return parse(self.who.text)
@@ -135,12 +139,12 @@ class CommandAck(Surface):
     async def now(self, answer: Answer, controls: Controls) -> None:
         message = render(answer, datetime.now(UTC), controls=controls).to_slack()
         if time.monotonic() - self.who.received_at < SLACK_ACK_LIMIT:
-            await self._send_ack(self._ack, **message)
+            await self._send_ack(**message)
             return
         # Slack dropped this request already: an answer in the ack would vanish.
         log.warning("an answer missed the ack; it goes to response_url", extra={"event": "ack_missed"})
         self.audit.update(ack_missed=True)
-        await self._send_ack(self._ack)
+        await self._send_ack()
         self.free_the_listener()  # nothing waits on this ack any more
         await self._post(answer, message)
 
@@ -179,15 +183,11 @@ class CommandAck(Surface):
         log.warning("an answer could not be delivered", extra={"event": "answer_undelivered"})
 
 
-class ModalSubmission(Surface):
+class ModalSubmission(AckedByTheBot):
     """The lookup modal's submit: a bad organization shows under its input; otherwise the modal
     becomes the answer, in the ack when it is ready in time, else after a "looking up"."""
 
     event = Event.MODAL
-
-    def __init__(self, services: Services, who: Interaction, ack: Ack) -> None:
-        super().__init__(services, who)
-        self._ack = services.metrics.timed_ack(ack, self.event, who.received_at)
 
     @property
     def controls(self) -> Controls:
@@ -198,9 +198,9 @@ class ModalSubmission(Surface):
 
     async def now(self, answer: Answer, controls: Controls) -> None:
         if isinstance(answer, Invalid):
-            await self._send_ack(self._ack, **modal_errors(answer))
+            await self._send_ack(**modal_errors(answer))
         else:
-            await self._send_ack(self._ack, response_action="update", view=modal_of(answer, controls))
+            await self._send_ack(response_action="update", view=modal_of(answer, controls))
 
     async def later(self, answer: Answer, controls: Controls) -> None:
         await update_modal(self.services, self.who.view_id, modal_of(answer, controls))

@@ -40,11 +40,7 @@ async def open_lookup(services: Services, who: Interaction, *, from_message: boo
             view = lookup_modal(org=find_org(who.text) if from_message else "")
         await services.slack_client.views_open(trigger_id=who.trigger_id, view=view)
     except Exception as exc:
-        audit.ended(Outcome.ERROR, error=type(exc).__name__)
-        log.warning(
-            "could not open the lookup modal",
-            extra={"event": "views_open_error", "error": type(exc).__name__},
-        )
+        _failed(audit, exc, "could not open the lookup modal", "views_open_error")
     finally:
         audit.write()
 
@@ -66,10 +62,13 @@ async def publish_home(services: Services, who: Interaction) -> None:
                 regions = RegionAccess(services.settings.region_names, closed)
         await services.slack_client.views_publish(user_id=who.user_id, view=home_view(stop, regions))
     except Exception as exc:
-        audit.ended(Outcome.ERROR, error=type(exc).__name__)
-        log.warning(
-            "could not publish the Home tab",
-            extra={"event": "views_publish_error", "error": type(exc).__name__},
-        )
+        _failed(audit, exc, "could not publish the Home tab", "views_publish_error")
     finally:
         audit.write()
+
+
+def _failed(audit: Audit, exc: Exception, what: str, event: str) -> None:
+    """A view Slack would not take (or a bug on our way to it): the audit and the log say so;
+    the person keeps what they had (a view is no message to answer in)."""
+    audit.ended(Outcome.ERROR, error=type(exc).__name__)
+    log.warning(what, extra={"event": event, "error": type(exc).__name__})

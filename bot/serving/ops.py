@@ -13,14 +13,8 @@ from aiohttp import web
 from bot.flow.services import Services
 
 SERVICES = web.AppKey("services", Services)
-
-
 STARTED = web.AppKey("started", float)
-
-
 SOCKET = web.AppKey("socket", object)  # Socket Mode client, when the bot runs in that mode
-
-
 # Set on SIGTERM in HTTP mode: /readyz says 503 while requests are still served for a moment.
 STOPPING = web.AppKey("stopping", asyncio.Event)
 
